@@ -1,0 +1,107 @@
+"""What every command shares: exit codes, progress on a terminal, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+#: Exit codes of every pdlogkit command.
+OK = 0
+PROBLEMS = 1  # the command ran and found or caused problems (verify, recover with losses)
+USAGE = 2  # wrong arguments, or the feature is not available
+BAD_INPUT = 3  # a log could not be read: missing, unreadable, not a log
+UNREACHABLE = 4  # the gateway could not be reached
+INTERRUPTED = 130
+
+
+def fmt_bytes(n: float) -> str:
+    """1234567 -> '1.2 MB'."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def fmt_duration(seconds: float) -> str:
+    """3725.2 -> '1:02:05'."""
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class StatusLine:
+    """One line rewritten in place on a terminal, at most `hz` times a second; silent when not a terminal."""
+
+    def __init__(self, stream: TextIO | None = None, *, hz: float = 8.0, enabled: bool | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self.enabled = self._stream.isatty() if enabled is None else enabled
+        self._every = 1.0 / hz
+        self._last = 0.0
+        self._width = 0
+
+    def show(self, text: str, *, force: bool = False) -> None:
+        """Show `text` (throttled unless `force`)."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < self._every:
+            return
+        self._last = now
+        pad = max(0, self._width - len(text))
+        self._stream.write("\r" + text + " " * pad)
+        self._stream.flush()
+        self._width = len(text)
+
+    def close(self) -> None:
+        """End the line so later output starts on a fresh one."""
+        if self.enabled and self._width:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._width = 0
+
+    def __enter__(self) -> StatusLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Progress(StatusLine):
+    """A progress bar toward `total` (bytes unless `unit` says otherwise), for long work on a terminal."""
+
+    def __init__(self, total: float | None, label: str, *, unit: str = "B", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.total = total
+        self.label = label
+        self.unit = unit
+        self.done = 0.0
+        self._start = time.monotonic()
+
+    def advance(self, amount: float) -> None:
+        """Add `amount` to what is done."""
+        self.update(self.done + amount)
+
+    def update(self, done: float, *, force: bool = False) -> None:
+        """Set what is done so far."""
+        self.done = done
+        if not self.enabled:
+            return
+        elapsed = max(1e-9, time.monotonic() - self._start)
+        amount = fmt_bytes if self.unit == "B" else (lambda n: f"{n:.0f} {self.unit}")
+        rate = f"{amount(done / elapsed)}/s"
+        if self.total:
+            frac = min(1.0, done / self.total)
+            bar = "#" * int(frac * 24)
+            self.show(f"{self.label} [{bar:<24}] {frac:6.1%} {amount(done)} {rate}", force=force)
+        else:
+            self.show(f"{self.label} {amount(done)} {rate}", force=force)
+
+
+def print_json(data: Any, stream: TextIO | None = None) -> None:
+    """Machine output: one JSON document."""
+    json.dump(data, stream or sys.stdout, indent=2, default=str)
+    (stream or sys.stdout).write("\n")
