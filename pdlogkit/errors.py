@@ -12,9 +12,7 @@ class PdlogkitError(Exception):
 class LogFormatError(PdlogkitError, ValueError):
     """A log file's bytes are not what its format says; names the file and byte offset."""
 
-    def __init__(
-        self, message: str, *, path: str | os.PathLike[str] | None = None, offset: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None, offset: int | None = None) -> None:
         self.reason = message
         self.path = os.fspath(path) if path is not None else None
         self.offset = offset

@@ -135,9 +135,16 @@ class SummaryBuilder:
         order = {k: i for i, k in enumerate(KINDS)}
         counts = dict(sorted(self.counts.items(), key=lambda kv: order.get(kv[0], len(order))))
         return LogSummary(
-            path=path, format=format, file_size=file_size, events=self.events,
-            start_ns=self.start_ns, end_ns=self.end_ns, counts=counts,
-            sizes={k: self.sizes[k] for k in counts}, gaps=gaps, **extra,
+            path=path,
+            format=format,
+            file_size=file_size,
+            events=self.events,
+            start_ns=self.start_ns,
+            end_ns=self.end_ns,
+            counts=counts,
+            sizes={k: self.sizes[k] for k in counts},
+            gaps=gaps,
+            **extra,
         )
 
 

@@ -35,9 +35,12 @@ GRID_COLUMNS, GRID_ROWS = 16, 8
 DEFAULT_START_NS = 1_767_225_600 * 1_000_000_000
 
 # The drop's path: a loop around the middle of the board, one electrode per move.
-_PATH = [(c, 2) for c in range(2, 14)] + [(13, r) for r in range(3, 6)] + [
-    (c, 5) for c in range(12, 1, -1)
-] + [(2, r) for r in range(4, 2, -1)]
+_PATH = (
+    [(c, 2) for c in range(2, 14)]
+    + [(13, r) for r in range(3, 6)]
+    + [(c, 5) for c in range(12, 1, -1)]
+    + [(2, r) for r in range(4, 2, -1)]
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class FrameRenderer:
         pad_row = bytearray(w)
         for c in range(GRID_COLUMNS):
             x = self._x0 + c * pitch
-            pad_row[x + gap:x + pitch - gap] = b"\x10" * (pitch - 2 * gap)
+            pad_row[x + gap : x + pitch - gap] = b"\x10" * (pitch - 2 * gap)
         rows = []
         if drop is not None:
             dc, dr = drop % GRID_COLUMNS, drop // GRID_COLUMNS
@@ -102,10 +105,10 @@ class FrameRenderer:
             row = bytearray(pad_row) if in_pads else bytearray(blank)
             if drop is not None and in_pads and rel // pitch == dr:
                 x = self._x0 + dc * pitch
-                row[x + gap:x + pitch - gap] = b"\x20" * (pitch - 2 * gap)
+                row[x + gap : x + pitch - gap] = b"\x20" * (pitch - 2 * gap)
             if drop is not None and abs(y - cy) < radius:
                 half = int(math.sqrt(radius * radius - (y - cy) ** 2))
-                row[max(0, cx - half):min(w, cx + half)] = b"\x30" * (min(w, cx + half) - max(0, cx - half))
+                row[max(0, cx - half) : min(w, cx + half)] = b"\x30" * (min(w, cx + half) - max(0, cx - half))
             rows.append(bytes(row))
         return b"".join(rows)
 
@@ -122,7 +125,7 @@ class FrameRenderer:
             for b in range(256)
             for base, spread in [((40, 30), (120, 30), (160, 30), (200, 20))[min(b >> 4, 3)]]
         )
-        chroma_rows = [classes[y * w:(y + 1) * w:2] for y in range(0, h, 2)]
+        chroma_rows = [classes[y * w : (y + 1) * w : 2] for y in range(0, h, 2)]
         half = b"".join(chroma_rows)
         u = half.translate(bytes((140, 100, 95, 165)[min(b >> 4, 3)] for b in range(256)))
         v = half.translate(bytes((120, 150, 160, 105)[min(b >> 4, 3)] for b in range(256)))
@@ -174,9 +177,12 @@ class SynthStream:
         for order, (kind, period) in enumerate(periods.items()):
             first = self.start_ns + round(rnd.uniform(0.0, min(period, 0.05)) * 1e9)
             heapq.heappush(queue, (first, order, kind, period))
-        yield self.start_ns, pb.PurpleDropEvent(
-            device_info=pb.DeviceInfo(connected=True, serial_number="SYNTH-0001", software_version="synth 1.0")
-        ).SerializeToString()
+        yield (
+            self.start_ns,
+            pb.PurpleDropEvent(
+                device_info=pb.DeviceInfo(connected=True, serial_number="SYNTH-0001", software_version="synth 1.0")
+            ).SerializeToString(),
+        )
         yield self.start_ns, self._electrode_state(state["drop"])
         while queue:
             t, order, kind, period = heapq.heappop(queue)
@@ -207,18 +213,24 @@ class SynthStream:
     def _camera(self, t: int, drop: int, rnd: random.Random) -> Iterator[tuple[int, bytes]]:
         assert self.frames is not None
         w, h = self.frames.width, self.frames.height
-        yield t, pb.PurpleDropEvent(
-            image_transform=pb.ImageTransform(
-                timestamp=_ts(t),
-                transform=[1.02, 0.01, -12.0, -0.01, 1.02, 8.0, 0.0, 0.0, 1.0],
-                image_width=w,
-                image_height=h,
-            )
-        ).SerializeToString()
+        yield (
+            t,
+            pb.PurpleDropEvent(
+                image_transform=pb.ImageTransform(
+                    timestamp=_ts(t),
+                    transform=[1.02, 0.01, -12.0, -0.01, 1.02, 8.0, 0.0, 0.0, 1.0],
+                    image_width=w,
+                    image_height=h,
+                )
+            ).SerializeToString(),
+        )
         fetched = t + round(rnd.uniform(0.5, 2.0) * 1e6)  # frames are stamped when fetched
-        yield fetched, pb.PurpleDropEvent(
-            image=pb.Image(timestamp=_ts(fetched), image_data=self.frames.jpeg(drop))
-        ).SerializeToString()
+        yield (
+            fetched,
+            pb.PurpleDropEvent(
+                image=pb.Image(timestamp=_ts(fetched), image_data=self.frames.jpeg(drop))
+            ).SerializeToString(),
+        )
 
     def _sensor(self, kind: str, t: int, drop: int, rnd: random.Random) -> bytes:
         ts = _ts(t)

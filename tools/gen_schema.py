@@ -30,9 +30,7 @@ PRIVATE_POOL = "_descriptor_pool.DescriptorPool()"
 def generate(out_dir: Path) -> None:
     """Write messages_pb2.py and messages_pb2.pyi for PROTO into out_dir."""
     cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO.parent}"]
-    subprocess.run(
-        [*cmd, f"--python_out={out_dir}", f"--pyi_out={out_dir}", PROTO.name], check=True
-    )
+    subprocess.run([*cmd, f"--python_out={out_dir}", f"--pyi_out={out_dir}", PROTO.name], check=True)
     module = out_dir / "messages_pb2.py"
     text = module.read_text()
     if text.count(DEFAULT_POOL) != 1:
@@ -43,7 +41,9 @@ def generate(out_dir: Path) -> None:
 def main() -> None:
     version = subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", "--version"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if version != PROTOC_VERSION:
         raise SystemExit(f"need {PROTOC_VERSION} (grpcio-tools==1.66.2), found {version}")

@@ -89,13 +89,13 @@ class ClassicReader:
                 (length,) = unpack(mm, pos)
                 stop = pos + HEADER_SIZE + length
                 if stop > size or length > max_record:
-                    first = mm[pos + HEADER_SIZE:pos + HEADER_SIZE + 1]
+                    first = mm[pos + HEADER_SIZE : pos + HEADER_SIZE + 1]
                     self.truncation = classify_cut(
                         pos, length, size - pos, first, max_record_size=max_record, path=path
                     )
                     return
-                if kinds is None or kind_of(mm[pos + HEADER_SIZE:pos + HEADER_SIZE + 1]) in kinds:
-                    yield Event(mm[pos + HEADER_SIZE:stop], pos, path=path)
+                if kinds is None or kind_of(mm[pos + HEADER_SIZE : pos + HEADER_SIZE + 1]) in kinds:
+                    yield Event(mm[pos + HEADER_SIZE : stop], pos, path=path)
                 pos = stop
                 self.end_offset = pos
                 if pos >= release_at:

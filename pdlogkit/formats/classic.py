@@ -42,10 +42,7 @@ class Truncation:
     available: int
 
     def __str__(self) -> str:
-        return (
-            f"truncated last record at byte {self.offset}: "
-            f"{self.available} of {self.needed} bytes present"
-        )
+        return f"truncated last record at byte {self.offset}: {self.available} of {self.needed} bytes present"
 
 
 def classify_cut(
@@ -111,7 +108,7 @@ class RecordParser:
             stop = pos + HEADER_SIZE + length
             if stop > end:
                 break
-            yield self._offset + pos, bytes(buf[pos + HEADER_SIZE:stop])
+            yield self._offset + pos, bytes(buf[pos + HEADER_SIZE : stop])
             pos = stop
         del buf[:pos]
         self._offset += pos
@@ -122,5 +119,5 @@ class RecordParser:
             return None
         buf = self._buffer
         length = HEADER.unpack_from(buf)[0] if len(buf) >= HEADER_SIZE else None
-        first = bytes(buf[HEADER_SIZE:HEADER_SIZE + 1])
+        first = bytes(buf[HEADER_SIZE : HEADER_SIZE + 1])
         return classify_cut(self._offset, length, len(buf), first, max_record_size=self._max, path=self._path)
