@@ -1,0 +1,1 @@
+"""Replay a log as a fake gateway (work in progress)."""

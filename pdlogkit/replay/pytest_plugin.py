@@ -1,0 +1,1 @@
+"""pytest plugin: the `pdserver_replay` fixture (work in progress)."""
