@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from typing import Any, TextIO
+
+from ..errors import GatewayUnreachable, LogFormatError, PdlogkitError
 
 #: Exit codes of every pdlogkit command.
 OK = 0
@@ -105,3 +110,29 @@ def print_json(data: Any, stream: TextIO | None = None) -> None:
     """Machine output: one JSON document."""
     json.dump(data, stream or sys.stdout, indent=2, default=str)
     (stream or sys.stdout).write("\n")
+
+
+def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace, prog: str = "pdlogkit") -> int:
+    """Call a command, turning pdlogkit errors into a one-line message and an exit code."""
+    warnings.simplefilter("ignore")  # truncation and the like are reported by the commands themselves
+    try:
+        return int(func(args) or 0)
+    except GatewayUnreachable as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return UNREACHABLE
+    except LogFormatError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    except PdlogkitError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return PROBLEMS
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return BAD_INPUT
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED

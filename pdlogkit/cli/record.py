@@ -1,9 +1,155 @@
-"""Commands of this area register here (work in progress)."""
+"""`pdlogkit record` and the original `pdrecord`: record a gateway's stream to a log."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..events import KINDS, Event
+from ..record import DEFAULT_URI, RecorderStatus, SegmentSummary, record_session
+from .common import StatusLine, fmt_bytes, fmt_duration, print_json, run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands."""
+    """Add `record`."""
+    p = subparsers.add_parser(
+        "record",
+        help="record a gateway's event stream to a log",
+        description="Record a gateway's event stream until Ctrl-C/SIGTERM or --duration. "
+        "The format comes from OUT's extension (.pdlz: indexed container, else classic) unless --format says.",
+    )
+    p.add_argument("uri", metavar="URI", help=f"the gateway's websocket, e.g. {DEFAULT_URI}")
+    p.add_argument("out", metavar="OUT", help="the log file to write")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--include", nargs="+", choices=KINDS, metavar="KIND", help="record only these kinds")
+    p.add_argument("--exclude", nargs="+", choices=KINDS, metavar="KIND", help="do not record these kinds")
+    p.add_argument(
+        "--pre-roll",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="keep the last S seconds in memory and start recording, with them first, on Enter "
+        "(on a terminal) or SIGUSR1",
+    )
+    p.add_argument("--split-size", type=float, metavar="MB", help="start a new file every MB megabytes")
+    p.add_argument("--split-duration", type=float, metavar="S", help="start a new file every S seconds")
+    p.add_argument("--format", choices=("classic", "indexed"), help="log format (default: from OUT's extension)")
+    p.add_argument("--max-message-size", type=float, default=64, metavar="MB", help="largest message (default 64)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_record)
+
+
+def _record(args: argparse.Namespace) -> int:
+    for name in ("duration", "split_size", "split_duration"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be > 0")
+    status_line = StatusLine()
+    with _stop_signals() as stop, _begin_trigger(args.pre_roll, status_line.enabled) as begin:
+        summaries = record_session(
+            args.uri,
+            args.out,
+            duration=args.duration,
+            split_bytes=round(args.split_size * 1e6) if args.split_size else None,
+            split_seconds=args.split_duration,
+            stop=stop,
+            begin=begin,
+            on_status=_status_printer(status_line, args.pre_roll),
+            include=args.include,
+            exclude=args.exclude,
+            pre_roll=args.pre_roll,
+            format=args.format,
+            max_message_size=round(args.max_message_size * 1024 * 1024),
+        )
+        status_line.close()
+    _print_summaries(summaries, args.json)
+    return 0
+
+
+def _status_printer(line: StatusLine, pre_roll: float) -> Any:
+    started = time.monotonic()
+
+    def show(status: RecorderStatus, path: str) -> None:
+        if not line.enabled:
+            return
+        state = "connected" if status.connected else "RECONNECTING"
+        if not path:
+            line.show(f"{state}, keeping the last {pre_roll:g} s: press Enter to start recording")
+            return
+        elapsed = time.monotonic() - started
+        rate = status.segment_bytes / elapsed if elapsed else 0.0
+        line.show(
+            f"{state} -> {path}  {status.segment_events} events  {fmt_bytes(status.segment_bytes)}  "
+            f"{fmt_bytes(rate)}/s  {fmt_duration(elapsed)}  reconnects {status.reconnects}"
+        )
+
+    return show
+
+
+def _print_summaries(summaries: list[SegmentSummary], as_json: bool, stream: Any = None) -> None:
+    if as_json:
+        print_json([s.to_dict() for s in summaries])
+        return
+    for s in summaries:
+        gaps = f", {len(s.gaps)} gap(s) totalling {s.gap_seconds:.1f} s" if s.gaps else ""
+        print(
+            f"{s.path}: {s.events} events, {fmt_bytes(s.bytes)} in {s.duration:.1f} s "
+            f"({s.format}; {s.reconnects} reconnect(s){gaps})",
+            file=stream or sys.stdout,
+        )
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C or SIGTERM, so recording stops cleanly and flushes."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _begin_trigger(pre_roll: float, interactive: bool) -> Iterator[threading.Event | None]:
+    """With a pre-roll: an event set by Enter (on a terminal) or SIGUSR1; else None (start at once)."""
+    if not pre_roll:
+        yield None
+        return
+    begin = threading.Event()
+    previous = signal.signal(signal.SIGUSR1, lambda *_: begin.set())
+    if interactive and sys.stdin is not None and sys.stdin.isatty():
+        threading.Thread(target=lambda: (sys.stdin.readline(), begin.set()), daemon=True).start()
+    try:
+        yield begin
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def pdrecord_main(argv: Sequence[str] | None = None) -> int:
+    """`pdrecord [--host ws://localhost:7001] [-v] FILENAME`: the original tool's interface."""
+    parser = argparse.ArgumentParser(prog="pdrecord", description="Record the PurpleDrop event stream until Ctrl-C.")
+    parser.add_argument("--host", default=DEFAULT_URI, help=f"the gateway's websocket (default {DEFAULT_URI})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print each event's kind")
+    parser.add_argument("filename", metavar="FILENAME")
+    args = parser.parse_args(argv)
+
+    def record(args: argparse.Namespace) -> int:
+        def print_kind(event: Event) -> None:
+            print(event.kind, flush=True)
+
+        with _stop_signals() as stop:
+            summaries = record_session(
+                args.host, args.filename, stop=stop, on_event=print_kind if args.verbose else None
+            )
+        _print_summaries(summaries, as_json=False, stream=sys.stderr)  # stdout carries the kinds
+        return 0
+
+    return run(record, args, prog="pdrecord")

@@ -1,0 +1,235 @@
+"""What the recorder does with each event, free of networking: filters, pre-roll, segments.
+
+`SegmentKeeper` is fed events and connection changes by a transport (the
+websocket loop in `recorder.py`) and owns the open log writer of the current
+segment. It never raises out of `on_event`: a write error (disk full, ...) is
+kept and reported by the next call that asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import RecorderStateError, RecordingFailed
+from ..events import check_kinds, kind_of
+from ..log import LogWriter, open_writer
+
+#: Default bound on the pre-roll buffer's size, whatever its duration.
+PRE_ROLL_MAX_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class SegmentSummary:
+    """What one recorded segment holds. Times are Unix seconds on the recorder's clock."""
+
+    path: str
+    format: str
+    events: int = 0
+    bytes: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0
+    stopped: float | None = None
+    first_time: float | None = None
+    last_time: float | None = None
+    pre_roll_events: int = 0
+    reconnects: int = 0
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start() to stop()."""
+        return (self.stopped or time.time()) - self.started
+
+    @property
+    def gap_seconds(self) -> float:
+        """Seconds of the segment without a connection to the gateway."""
+        return sum(end - start for start, end in self.gaps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        data = dict(vars(self))
+        data.update(duration=self.duration, gap_seconds=self.gap_seconds)
+        return data
+
+
+class SegmentKeeper:
+    """Routes events to the current segment's writer, or to the pre-roll buffer while idle."""
+
+    def __init__(
+        self,
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        pre_roll: float = 0.0,
+        pre_roll_max_bytes: int = PRE_ROLL_MAX_BYTES,
+        metadata: dict[str, Any] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.include = check_kinds(include, "include")
+        self.exclude = check_kinds(exclude, "exclude") or frozenset()
+        if pre_roll < 0 or pre_roll_max_bytes < 0:
+            raise ValueError("pre_roll and pre_roll_max_bytes must be >= 0")
+        self._pre_roll_ns = round(pre_roll * 1e9)
+        self._pre_roll_max = pre_roll_max_bytes
+        self._buffer: deque[tuple[int, bytes]] = deque()
+        self._buffered_bytes = 0
+        self._metadata = dict(metadata or {})
+        self._clock = clock
+        self._writer: LogWriter | None = None
+        self._summary: SegmentSummary | None = None
+        self._error: RecordingFailed | None = None
+        self._dirty = False
+        self._down_since: float | None = time.time()  # not connected until told otherwise
+        #: Events refused by include/exclude, over the recorder's life.
+        self.filtered = 0
+
+    @property
+    def recording(self) -> bool:
+        """Whether a segment is open."""
+        return self._writer is not None
+
+    def wanted(self, payload: bytes) -> bool:
+        """Whether include/exclude let this event through."""
+        kind = kind_of(payload)
+        return (self.include is None or kind in self.include) and kind not in self.exclude
+
+    def on_event(self, payload: bytes, received_ns: int) -> None:
+        """Take one event from the gateway."""
+        if not self.wanted(payload):
+            self.filtered += 1
+            return
+        if self._writer is not None:
+            self._write(payload, received_ns)
+        elif self._pre_roll_ns:
+            self._buffer.append((received_ns, payload))
+            self._buffered_bytes += len(payload)
+            self._trim(received_ns)
+
+    def _trim(self, now_ns: int) -> None:
+        horizon = now_ns - self._pre_roll_ns
+        buffer = self._buffer
+        while buffer and (buffer[0][0] < horizon or self._buffered_bytes > self._pre_roll_max):
+            self._buffered_bytes -= len(buffer.popleft()[1])
+
+    def _write(self, payload: bytes, received_ns: int) -> None:
+        writer, summary = self._writer, self._summary
+        assert writer is not None and summary is not None
+        try:
+            writer.write(payload, received_ns)
+        except Exception as exc:  # disk full, I/O error, ...: keep what is written, report at the next call
+            self._fail(exc)
+            return
+        self._dirty = True
+        seconds = received_ns / 1e9
+        if summary.first_time is None:
+            summary.first_time = seconds
+        summary.last_time = seconds
+        summary.events += 1
+        summary.bytes += len(payload)
+        kind = kind_of(payload)
+        summary.counts[kind] = summary.counts.get(kind, 0) + 1
+
+    def _fail(self, exc: BaseException) -> None:
+        summary = self._summary
+        writer = self._writer
+        self._writer = None
+        self._summary = None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+        if summary is not None:
+            summary.stopped = time.time()
+        path = summary.path if summary else "the log"
+        reason = f"{exc.strerror} ({exc.__class__.__name__})" if isinstance(exc, OSError) else repr(exc)
+        self._error = RecordingFailed(
+            f"recording to {path} stopped: {reason}; the {summary.events if summary else 0} events "
+            f"written before are intact",
+            summary,
+        )
+        self._error.__cause__ = exc
+
+    def raise_error(self) -> None:
+        """Raise (once) an error the background recording hit since the last call."""
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def start(self, path: str | os.PathLike[str], format: str | None = None) -> None:
+        """Open a new segment at `path`, writing the pre-roll buffer first."""
+        self.raise_error()
+        if self._writer is not None:
+            assert self._summary is not None
+            raise RecorderStateError(f"already recording to {self._summary.path}; call stop() first")
+        now = time.time()
+        metadata = {**self._metadata, "start_time": now}
+        try:
+            writer = open_writer(path, format, metadata=metadata)
+        except OSError as exc:
+            raise RecordingFailed(f"cannot open {os.fspath(path)} for writing: {exc.strerror}") from exc
+        self._writer = writer
+        self._summary = SegmentSummary(path=os.fspath(path), format=writer.format, started=now)
+        if self._down_since is not None:
+            self._summary.gaps.append((now, now))  # a gap open at the start; closed on reconnect
+        buffered, self._buffer = self._buffer, deque()
+        self._buffered_bytes = 0
+        for received_ns, payload in buffered:
+            self._write(payload, received_ns)
+        if self._summary is not None:
+            self._summary.pre_roll_events = self._summary.events
+        self.raise_error()
+
+    def detach(self) -> tuple[LogWriter, SegmentSummary]:
+        """End the current segment: hand back its writer (to be closed by the caller) and summary."""
+        self.raise_error()
+        if self._writer is None or self._summary is None:
+            raise RecorderStateError("not recording; call start() first")
+        writer, summary = self._writer, self._summary
+        self._writer = self._summary = None
+        summary.stopped = time.time()
+        if self._down_since is not None and summary.gaps:
+            summary.gaps[-1] = (summary.gaps[-1][0], summary.stopped)
+        return writer, summary
+
+    def flush(self) -> None:
+        """Hand what was written to the operating system (called at least once a second)."""
+        if self._writer is not None and self._dirty:
+            try:
+                self._writer.flush()
+            except Exception as exc:  # noqa: BLE001
+                self._fail(exc)
+            self._dirty = False
+
+    def disconnected(self) -> None:
+        """The connection to the gateway dropped."""
+        if self._down_since is None:
+            self._down_since = time.time()
+            if self._summary is not None:
+                self._summary.gaps.append((self._down_since, self._down_since))
+        self._buffer.clear()  # a pre-roll must not straddle a gap
+        self._buffered_bytes = 0
+
+    def connected(self, *, first: bool) -> None:
+        """The connection to the gateway is (re-)established."""
+        if self._down_since is None:
+            return
+        self._down_since = None
+        if self._summary is not None and self._summary.gaps:
+            start, _ = self._summary.gaps[-1]
+            self._summary.gaps[-1] = (start, time.time())
+            if not first:
+                self._summary.reconnects += 1
+
+    def close(self) -> SegmentSummary | None:
+        """Close the current segment if any (for shutdown); return its summary."""
+        if self._writer is None:
+            return None
+        writer, summary = self.detach()
+        writer.close()
+        return summary
