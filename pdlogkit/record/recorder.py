@@ -162,7 +162,7 @@ class AsyncEventRecorder:
                 self.last_error = f"connection lost ({exc})"
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 self.last_error = f"{exc.__class__.__name__}: {exc}"
-            except Exception as exc:  # noqa: BLE001 - never let the receiver die; report and go on
+            except Exception as exc:  # never let the receiver die: report and go on
                 self.last_error = f"unexpected {exc.__class__.__name__}: {exc}"
             self._connected.clear()
             keeper.disconnected()

@@ -8,6 +8,7 @@ kept and reported by the next call that asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -140,10 +141,8 @@ class SegmentKeeper:
         self._writer = None
         self._summary = None
         if writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # the first error is the one to report
                 writer.close()
-            except Exception:  # noqa: BLE001 - the first error is the one to report
-                pass
         if summary is not None:
             summary.stopped = time.time()
         path = summary.path if summary else "the log"
@@ -202,7 +201,7 @@ class SegmentKeeper:
         if self._writer is not None and self._dirty:
             try:
                 self._writer.flush()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._fail(exc)
             self._dirty = False
 
