@@ -1,0 +1,155 @@
+"""JSON-RPC 2.0 dispatch, pure: a request body in, a response body out.
+
+Every failure is a JSON-RPC error object, never an exception out of `handle`:
+malformed JSON (-32700), a request that is not JSON-RPC 2.0 (-32600), an
+unknown method (-32601), wrong parameters (-32602), a method that would change
+the device (`READ_ONLY`, the replay cannot), and anything else (-32603).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+#: Server-defined code: the method would change the device, and a replay is read-only.
+READ_ONLY = -32000
+
+#: Methods of the real gateway that change the device; a replay answers them `READ_ONLY`.
+DEVICE_METHODS: frozenset[str] = frozenset(
+    {
+        "set_electrode_pins",
+        "move_drop",
+        "move_drops",
+        "set_parameter",
+        "set_capacitance_group",
+        "set_electrode_calibration",
+        "calibrate_capacitance_offset",
+        "set_feedback_command",
+        "set_pwm_duty_cycle",
+        "set_gpio",
+        "write_gpio",
+        "set_scan_gains",
+    }
+)
+#: Name prefixes that say a method changes the device.
+DEVICE_PREFIXES = ("set_", "move_", "calibrate_", "write_")
+
+
+class RpcError(Exception):
+    """An error answered to the caller as a JSON-RPC error object."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_json(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def is_device_method(name: str) -> bool:
+    """Whether a method name is one that would change the device."""
+    return name in DEVICE_METHODS or name.startswith(DEVICE_PREFIXES)
+
+
+class Dispatcher:
+    """Calls named methods from JSON-RPC 2.0 requests (single or batch) and builds the responses.
+
+    A method raising `ValueError` answers -32602 with its message (a bad argument
+    value); `RpcError` answers as given.
+    """
+
+    def __init__(self, methods: dict[str, Callable[..., Any]]) -> None:
+        self.methods = dict(methods)
+        self._signatures = {name: inspect.signature(fn) for name, fn in self.methods.items()}
+
+    def describe(self) -> dict[str, Any]:
+        """The method list for `GET /rpc/map`: parameters and a one-line description of each."""
+        methods = {}
+        for name, fn in sorted(self.methods.items()):
+            doc = inspect.getdoc(fn) or ""
+            methods[name] = {
+                "params": list(self._signatures[name].parameters),
+                "description": doc.splitlines()[0] if doc else "",
+            }
+        return {"methods": methods, "read_only": True}
+
+    def handle(self, body: bytes | str) -> bytes | None:
+        """The response body to a request body; None when nothing is to be answered (notifications only)."""
+        try:
+            request = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _dump(_error(None, RpcError(PARSE_ERROR, f"parse error: request is not valid JSON ({exc})")))
+        if isinstance(request, list):
+            if not request:
+                return _dump(_error(None, RpcError(INVALID_REQUEST, "invalid request: empty batch")))
+            answers = [a for a in (self.handle_one(r) for r in request) if a is not None]
+            return _dump(answers) if answers else None
+        answer = self.handle_one(request)
+        return None if answer is None else _dump(answer)
+
+    def handle_one(self, request: Any) -> dict[str, Any] | None:
+        """The response object to one request object; None for a notification."""
+        if not isinstance(request, dict):
+            return _error(None, RpcError(INVALID_REQUEST, "invalid request: not a JSON object"))
+        rid = request.get("id")
+        if not isinstance(rid, str | int | float | type(None)) or isinstance(rid, bool):
+            return _error(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, number or null"))
+        notification = "id" not in request
+        try:
+            result = self._call(request)
+        except RpcError as exc:
+            return None if notification else _error(rid, exc)
+        return None if notification else {"jsonrpc": "2.0", "result": result, "id": rid}
+
+    def _call(self, request: dict[str, Any]) -> Any:
+        if request.get("jsonrpc") != "2.0":
+            raise RpcError(INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"')
+        name = request.get("method")
+        if not isinstance(name, str):
+            raise RpcError(INVALID_REQUEST, 'invalid request: "method" must be a string')
+        params = request.get("params", [])
+        if not isinstance(params, list | dict):
+            raise RpcError(INVALID_REQUEST, f'invalid request: "params" of {name} must be an array or an object')
+        fn = self.methods.get(name)
+        if fn is None:
+            if is_device_method(name):
+                raise RpcError(READ_ONLY, f"{name} would change the device: the replay is read-only")
+            raise RpcError(METHOD_NOT_FOUND, f"method not found: {name}")
+        args, kwargs = (params, {}) if isinstance(params, list) else ([], params)
+        try:
+            self._signatures[name].bind(*args, **kwargs)
+        except TypeError as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid params for {name}: {exc}") from None
+        try:
+            result = fn(*args, **kwargs)
+        except RpcError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid params for {name}: {exc}") from None
+        except Exception as exc:
+            raise RpcError(INTERNAL_ERROR, f"internal error in {name}: {type(exc).__name__}: {exc}") from None
+        try:
+            json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            raise RpcError(INTERNAL_ERROR, f"internal error in {name}: result is not JSON ({exc})") from None
+        return result
+
+
+def _error(rid: Any, exc: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": exc.to_json(), "id": rid}
+
+
+def _dump(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()

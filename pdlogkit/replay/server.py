@@ -1,0 +1,862 @@
+"""`ReplayServer`: a fake gateway that re-emits a log over a websocket with its original timing.
+
+The event stream is a `websockets` asyncio server; the control API is the standard
+library's `ThreadingHTTPServer` in a background thread, whose requests are bridged
+into the event loop thread-safely. Timing, state and JSON-RPC live in the pure
+modules next to this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import itertools
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .._loop import BackgroundLoop
+from ..errors import ReplayError
+from ..events import KINDS, Event, check_kinds
+from ..log import Log, open_log
+from .rpc import Dispatcher, RpcError
+from .schedule import Schedule, check_speed, positions
+from .state import STATE_KINDS, DeviceState, state_at
+
+#: Bytes a client may have waiting in its send buffer before it is disconnected as too slow.
+DEFAULT_CLIENT_BUFFER = 8 * 1024 * 1024
+#: Close code and reason sent to a client that overflows its buffer.
+SLOW_CLIENT_CODE = 1008
+#: A client that takes nothing for this long while playing at speed 0 is disconnected.
+STALL_TIMEOUT = 10.0
+#: Waits end this long before an event is due; the rest is spent yielding to the loop,
+#: because the selector's timeout granularity (1 ms, rounded up) would make sends late.
+SPIN = 0.0015
+#: Read-ahead limits: events are read from the log while nothing is due.
+LOOKAHEAD_EVENTS = 256
+LOOKAHEAD_BYTES = 8 * 1024 * 1024
+#: Lateness samples kept for `stats` (a bounded window: memory stays flat).
+LATENESS_SAMPLES = 1 << 17
+#: Largest request body the control API accepts.
+MAX_REQUEST = 1 << 20
+
+
+@dataclass
+class ReplayStats:
+    """Counters of a replay server, and a bounded window of send lateness samples (s)."""
+
+    events_sent: int = 0
+    bytes_sent: int = 0
+    clients_served: int = 0
+    slow_clients_dropped: int = 0
+    loops: int = 0
+    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=LATENESS_SAMPLES))
+
+
+@dataclass
+class _Cursor:
+    """A position in the log, ready to play: its events, the first one read, and the state there."""
+
+    items: Iterator[tuple[int, Event]]
+    head: list[tuple[int, Event]]
+    state: DeviceState
+    position_ns: int
+
+
+class _Source:
+    """What a playback reads: the log, its time origin, the window and the kinds to read and send."""
+
+    def __init__(
+        self, log: Log, start: float, end: float | None, kinds: Iterable[str] | None, exclude: Iterable[str] | None
+    ) -> None:
+        self.log = log
+        summary = log.summary()
+        self.origin_ns = summary.start_ns or 0
+        self.duration = summary.duration
+        chosen = check_kinds(kinds, "kinds")
+        excluded = check_kinds(exclude, "exclude") or frozenset()
+        if chosen is None and not excluded:
+            self.send_kinds: frozenset[str] | None = None
+            self.read_kinds: frozenset[str] | None = None
+        else:
+            self.send_kinds = (chosen if chosen is not None else frozenset(KINDS)) - excluded
+            self.read_kinds = self.send_kinds | STATE_KINDS
+        if start < 0 or (end is not None and end <= start):
+            raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
+        self.start = float(start)
+        self.end = None if end is None else float(end)
+        self.start_ns = round(self.start * 1e9)
+        self.end_ns = round((self.end if self.end is not None else max(self.duration, self.start)) * 1e9)
+
+    def clamp(self, seconds: object) -> float:
+        """A seek target in seconds from the log start, clamped into the window."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != seconds:
+            raise ValueError(f"seconds must be a number, not {seconds!r}")
+        return min(max(float(seconds), self.start), self.end_ns / 1e9)
+
+    def prepare(self, seconds: float) -> _Cursor:
+        """Open the log at `seconds` (blocking I/O: an index lookup, or a scan without one)."""
+        events = self.log.events(kinds=self.read_kinds, start=seconds, end=self.end)
+        items = positions(events, self.origin_ns, round(seconds * 1e9))
+        head = list(itertools.islice(items, 1))
+        return _Cursor(items, head, state_at(self.log, seconds), round(seconds * 1e9))
+
+
+class _Sink:
+    """Sends payloads to some websocket connections, disconnecting those whose buffer overflows."""
+
+    def __init__(self, server: ReplayServer) -> None:
+        self._server = server
+
+    def connections(self) -> list[Any]:
+        raise NotImplementedError
+
+    def send(self, payload: bytes) -> int:
+        """Send to every connection with room; return how many got it."""
+        from websockets.asyncio.server import broadcast
+
+        limit = self._server.client_buffer
+        ready = []
+        for conn in self.connections():
+            transport = conn.transport
+            buffered = transport.get_write_buffer_size() if transport is not None else 0
+            if buffered and buffered + len(payload) > limit:
+                self._server._drop_slow(conn, buffered)
+            else:
+                ready.append(conn)
+        broadcast(ready, payload)
+        return len(ready)
+
+    async def drained(self) -> None:
+        """Wait until every connection's buffer is at most half full (speed 0 backpressure)."""
+        half = self._server.client_buffer // 2
+        since = time.monotonic()
+        while True:
+            full = [c for c in self.connections() if c.transport and c.transport.get_write_buffer_size() > half]
+            if not full:
+                return
+            if time.monotonic() - since > STALL_TIMEOUT:
+                for conn in full:
+                    self._server._drop_slow(conn, conn.transport.get_write_buffer_size())
+                return
+            await asyncio.sleep(0.001)
+
+
+class _BroadcastSink(_Sink):
+    def connections(self) -> list[Any]:
+        return list(self._server._clients)
+
+
+class _OneSink(_Sink):
+    def __init__(self, server: ReplayServer, conn: Any) -> None:
+        super().__init__(server)
+        self._conn = conn
+
+    def connections(self) -> list[Any]:
+        return [self._conn] if self._conn in self._server._clients else []
+
+
+class Playback:
+    """One timeline over the log: reads ahead, sends each event when due, keeps the state.
+
+    Runs on the event loop; control calls (`seek_to`, `set_playing`, `set_speed`) are
+    made on the loop thread too.
+    """
+
+    def __init__(
+        self,
+        source: _Source,
+        sink: _Sink,
+        stats: ReplayStats,
+        *,
+        speed: float,
+        playing: bool,
+        waiting: bool,
+        loop: bool,
+    ) -> None:
+        self.source = source
+        self.sink = sink
+        self.stats = stats
+        self.schedule = Schedule(speed)
+        self.playing = playing
+        self.waiting = waiting  # broadcast: not started until the first client connects
+        self.loop = loop
+        self.finished = False
+        self.state = DeviceState()
+        self._cursor: _Cursor | None = None
+        self._buffer: deque[tuple[int, Event]] = deque()
+        self._buffered_bytes = 0
+        self._frozen = source.start_ns  # position while not running
+        self._last_pos = source.start_ns
+        self._wake: asyncio.Future[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.playing and not self.waiting and not self.finished and self._cursor is not None
+
+    def position_ns(self) -> int:
+        """Where the playback is, in ns from the log start."""
+        if not self.running:
+            return self._frozen
+        if self.schedule.speed == 0:
+            return self._last_pos
+        return min(max(self.schedule.position(time.monotonic()), self._last_pos), self.source.end_ns)
+
+    def _change(self, apply: Callable[[], None]) -> None:
+        """Apply a control change, freezing or re-anchoring the schedule around it."""
+        was = self.running
+        if was:
+            self._frozen = self.position_ns()
+        apply()
+        if self.running and not was:
+            self.schedule.start(time.monotonic(), self._frozen)
+        self._poke()
+
+    def install(self, cursor: _Cursor) -> None:
+        """Continue from a prepared cursor (a seek)."""
+
+        def apply() -> None:
+            if self._cursor is not None and hasattr(self._cursor.items, "close"):
+                self._cursor.items.close()  # type: ignore[attr-defined]
+            self._cursor = cursor
+            self._buffer.clear()
+            self._buffer.extend(cursor.head)
+            self._buffered_bytes = sum(len(e.payload) for _, e in cursor.head)
+            self.state = cursor.state
+            self.finished = False
+            self._frozen = self._last_pos = cursor.position_ns
+
+        was = self.running
+        self._change(apply)
+        if was and self.running:
+            self.schedule.start(time.monotonic(), cursor.position_ns)
+
+    def begin(self) -> None:
+        """End the wait for the first client."""
+        self._change(lambda: setattr(self, "waiting", False))
+
+    def set_playing(self, playing: bool) -> None:
+        if playing and self.finished:
+            self.install(self.source.prepare(self.source.start))
+        self._change(lambda: setattr(self, "playing", playing))
+
+    def set_speed(self, speed: float) -> None:
+        check_speed(speed)
+        if self.running:
+            self.schedule.set_speed(speed, time.monotonic(), self.position_ns())
+        else:
+            self.schedule.speed = float(speed)
+        self._poke()
+
+    def stop(self) -> None:
+        if self._cursor is not None and hasattr(self._cursor.items, "close"):
+            self._cursor.items.close()  # type: ignore[attr-defined]
+
+    def _poke(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _sleep(self, delay: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._wake = loop.create_future()
+        handle = loop.call_later(delay, _resolve, self._wake) if delay is not None else None
+        try:
+            await self._wake
+        finally:
+            if handle is not None:
+                handle.cancel()
+            self._wake = None
+
+    def _read_one(self) -> bool:
+        assert self._cursor is not None
+        item = next(self._cursor.items, None)
+        if item is None:
+            return False
+        self._buffer.append(item)
+        self._buffered_bytes += len(item[1].payload)
+        return True
+
+    def _read_ahead(self, due: float) -> None:
+        """Read events while the next send is far enough away."""
+        while (
+            len(self._buffer) < LOOKAHEAD_EVENTS
+            and self._buffered_bytes < LOOKAHEAD_BYTES
+            and due - time.monotonic() > 2 * SPIN
+            and self._read_one()
+        ):
+            pass
+
+    async def run(self) -> None:
+        """Play until cancelled."""
+        while True:
+            if not self.running:
+                await self._sleep(None)
+                continue
+            if not self._buffer and not self._read_one():
+                await self._at_end()
+                continue
+            pos, event = self._buffer[0]
+            if pos > self.source.end_ns:
+                self._buffer.clear()
+                await self._at_end()
+                continue
+            due = self.schedule.due(pos)
+            wait = due - time.monotonic()
+            if wait > SPIN:
+                self._read_ahead(due)
+                wait = due - time.monotonic()
+                if wait > SPIN:
+                    await self._sleep(wait - SPIN)
+                    continue
+            if wait > 0:
+                await asyncio.sleep(0)
+                continue
+            if self.schedule.speed == 0:
+                await self.sink.drained()
+                if not self.running or not self._buffer or self._buffer[0][1] is not event:
+                    continue
+            self._buffer.popleft()
+            self._buffered_bytes -= len(event.payload)
+            self._play(pos, event, due)
+            if self.schedule.speed == 0:
+                await asyncio.sleep(0)
+
+    def _play(self, pos: int, event: Event, due: float) -> None:
+        self._last_pos = pos
+        self.state.update(event)
+        kinds = self.source.send_kinds
+        if kinds is not None and event.kind not in kinds:
+            return
+        lateness = time.monotonic() - due
+        if self.sink.send(event.payload):
+            stats = self.stats
+            stats.events_sent += 1
+            stats.bytes_sent += len(event.payload)
+            if due != float("-inf"):
+                stats.lateness.append(lateness)
+
+    async def _at_end(self) -> None:
+        end = self.source.end_ns
+        if not self.loop:
+            self._change(lambda: setattr(self, "finished", True))
+            self._frozen = self._last_pos = end
+            return
+        due_end = self.schedule.due(end)
+        cursor = await asyncio.get_running_loop().run_in_executor(None, self.source.prepare, self.source.start)
+        self.stats.loops += 1
+        self.install(cursor)
+        if self.running:
+            self.schedule.start(max(time.monotonic(), due_end), cursor.position_ns)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def load_board(board: str | os.PathLike[str] | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A board definition: a dict as given, or loaded from a JSON file (ReplayError if unreadable)."""
+    if board is None or isinstance(board, dict):
+        return board
+    path = os.fspath(board)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise ReplayError(f"cannot read board definition {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ReplayError(f"board definition {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ReplayError(f"board definition {path} is not a JSON object")
+    return data
+
+
+class ReplayServer:
+    """A fake gateway replaying a log: the event stream on a websocket, the control API over HTTP.
+
+    Binds 127.0.0.1 on free ports unless told otherwise. Use it as an async context
+    manager in async code, or as a plain one (it then runs in a background thread).
+
+        with ReplayServer("run.pdlz", speed=10, per_client=True) as server:
+            client = MyDashboard(server.ws_url, server.rpc_url)
+
+    By default all clients share one timeline (like the real gateway), which starts
+    when the first client connects (`wait=False`: at once; `paused=True`: on
+    `playback_enable(true)`). With `per_client=True` every client gets its own
+    playback from `start`. Control methods are thread-safe.
+    """
+
+    def __init__(
+        self,
+        log: Log | str | os.PathLike[str],
+        *,
+        host: str = "127.0.0.1",
+        ws_port: int = 0,
+        http_port: int = 0,
+        speed: float = 1.0,
+        per_client: bool = False,
+        loop: bool = False,
+        start: float = 0.0,
+        end: float | None = None,
+        kinds: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        wait: bool = True,
+        paused: bool = False,
+        board: str | os.PathLike[str] | dict[str, Any] | None = None,
+        client_buffer: int = DEFAULT_CLIENT_BUFFER,
+        close_timeout: float = 2.0,
+    ) -> None:
+        self.speed = check_speed(speed)
+        if client_buffer <= 0:
+            raise ValueError(f"client_buffer must be > 0 bytes, not {client_buffer}")
+        check_kinds(kinds, "kinds")
+        check_kinds(exclude, "exclude")
+        self.host = host
+        self.ws_port = ws_port
+        self.http_port = http_port
+        self.per_client = per_client
+        self.loop = loop
+        self.client_buffer = client_buffer
+        self.close_timeout = close_timeout
+        self.board = load_board(board)
+        self.stats = ReplayStats()
+        self._log_arg = log
+        self._window = (start, end, kinds, exclude)
+        self._wait = wait
+        self._playing = not paused
+        self._log: Log | None = None
+        self._own_log = False
+        self._source: _Source | None = None
+        self._main: Playback | None = None  # broadcast timeline, or the per-client template
+        self._playbacks: list[Playback] = []  # per-client timelines, oldest first
+        self._clients: set[Any] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ws_server: Any = None
+        self._http: ThreadingHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._background: BackgroundLoop | None = None
+        self.dispatcher = Dispatcher(self._rpc_methods())
+
+    # --- addresses -------------------------------------------------------
+
+    @property
+    def ws_url(self) -> str:
+        """The websocket URL of the event stream."""
+        return f"ws://{self.host}:{self.ws_port}"
+
+    @property
+    def http_url(self) -> str:
+        """The base URL of the control API's HTTP server."""
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def rpc_url(self) -> str:
+        """The JSON-RPC endpoint (what `pdclient.PdClient` takes)."""
+        return f"{self.http_url}/rpc"
+
+    @property
+    def clients(self) -> int:
+        """How many clients are connected to the event stream."""
+        return len(self._clients)
+
+    # --- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the log, start listening on both ports and get the playback ready."""
+        from websockets.asyncio.server import serve
+
+        self._aloop = asyncio.get_running_loop()
+        await self._aloop.run_in_executor(None, self._open)
+        assert self._source is not None
+        cursor = await self._aloop.run_in_executor(None, self._source.prepare, self._source.start)
+        self._main = Playback(
+            self._source,
+            _BroadcastSink(self),
+            self.stats,
+            speed=self.speed,
+            playing=self._playing,
+            waiting=self._wait,
+            loop=self.loop,
+        )
+        self._main.install(cursor)
+        self._ws_server = await serve(
+            self._handle,
+            self.host,
+            self.ws_port,
+            compression=None,
+            max_size=1 << 16,
+            close_timeout=self.close_timeout,
+        )
+        self.ws_port = self._ws_server.sockets[0].getsockname()[1]
+        if not self.per_client:
+            self._spawn(self._main.run())
+        self._start_http()
+
+    def _open(self) -> None:
+        if isinstance(self._log_arg, Log):
+            self._log = self._log_arg
+        else:
+            self._log = open_log(self._log_arg)
+            self._own_log = True
+        start, end, kinds, exclude = self._window
+        self._source = _Source(self._log, start, end, kinds, exclude)
+
+    async def stop(self) -> None:
+        """Stop playing, close every connection and both servers."""
+        if self._http is not None:
+            http, self._http = self._http, None
+            await asyncio.get_running_loop().run_in_executor(None, http.shutdown)
+            http.server_close()
+        if self._ws_server is not None:
+            self._ws_server.close()
+            await self._ws_server.wait_closed()
+            self._ws_server = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for playback in [self._main, *self._playbacks]:
+            if playback is not None:
+                playback.stop()
+        if self._own_log and self._log is not None:
+            self._log.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def __aenter__(self) -> ReplayServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __enter__(self) -> ReplayServer:
+        self._background = BackgroundLoop("pdlogkit-replay")
+        try:
+            self._background.run(self.start(), timeout=600)
+        except BaseException:
+            self._background.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._background is not None
+        try:
+            self._background.run(self.stop(), timeout=30)
+        finally:
+            self._background.close()
+
+    # --- clients ---------------------------------------------------------
+
+    async def _handle(self, conn: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        self.stats.clients_served += 1
+        playback = None
+        task = None
+        if self.per_client:
+            assert self._source is not None and self._main is not None
+            cursor = await asyncio.get_running_loop().run_in_executor(None, self._source.prepare, self._source.start)
+            playback = Playback(
+                self._source,
+                _OneSink(self, conn),
+                self.stats,
+                speed=self._main.schedule.speed,
+                playing=self._main.playing,
+                waiting=False,
+                loop=self.loop,
+            )
+            playback.install(cursor)
+            self._playbacks.append(playback)
+        self._clients.add(conn)
+        if playback is not None:
+            task = self._spawn(playback.run())
+        elif self._main is not None and self._main.waiting:
+            self._main.begin()
+        try:
+            async for _ in conn:  # clients send nothing; whatever they send is dropped
+                pass
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(conn)
+            if playback is not None:
+                self._playbacks.remove(playback)
+                playback.stop()
+            if task is not None:
+                task.cancel()
+
+    def _drop_slow(self, conn: Any, buffered: int) -> None:
+        """Disconnect a client that overflowed its buffer, with a reason it can read."""
+        if conn not in self._clients:
+            return
+        self._clients.discard(conn)
+        self.stats.slow_clients_dropped += 1
+        reason = f"client too slow: {buffered} bytes waiting, limit {self.client_buffer}"
+        self._spawn(conn.close(SLOW_CLIENT_CODE, reason))
+
+    # --- control (thread-safe) -------------------------------------------
+
+    def _timelines(self) -> list[Playback]:
+        assert self._main is not None, "the server is not started"
+        return [self._main, *self._playbacks]
+
+    def _current(self) -> Playback:
+        """The timeline the state methods answer from: the newest client's in per-client mode."""
+        timelines = self._timelines()
+        return timelines[-1]
+
+    def _on_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call `fn` on the event loop thread and return its result."""
+        loop = self._aloop
+        if loop is None:
+            raise ReplayError("the replay server is not started")
+        try:
+            if asyncio.get_running_loop() is loop:
+                return fn(*args)
+        except RuntimeError:
+            pass
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(call)
+        return future.result(timeout=30)
+
+    def status(self) -> dict[str, Any]:
+        """Playback status: time (s from the log start), duration, playing, speed, clients, ..."""
+        return self._on_loop(self._status)
+
+    def _status(self) -> dict[str, Any]:
+        assert self._source is not None
+        playback = self._current()
+        return {
+            "time": playback.position_ns() / 1e9,
+            "duration": self._source.duration,
+            "playing": playback.running,
+            "paused": not playback.playing,
+            "waiting": playback.waiting,
+            "finished": playback.finished,
+            "speed": playback.schedule.speed,
+            "clients": len(self._clients),
+            "per_client": self.per_client,
+            "loop": self.loop,
+            "start": self._source.start,
+            "end": self._source.end_ns / 1e9,
+            "events_sent": self.stats.events_sent,
+            "bytes_sent": self.stats.bytes_sent,
+            "slow_clients_dropped": self.stats.slow_clients_dropped,
+            "loops": self.stats.loops,
+        }
+
+    def seek(self, seconds: float) -> dict[str, Any]:
+        """Continue every timeline from `seconds` after the log start (clamped to the window)."""
+        assert self._source is not None
+        target = self._source.clamp(seconds)
+        count = self._on_loop(lambda: len(self._timelines()))
+        cursors = [self._source.prepare(target) for _ in range(count)]  # blocking I/O, off the loop
+
+        def install() -> dict[str, Any]:
+            for playback in self._timelines():
+                playback.install(cursors.pop() if cursors else self._source.prepare(target))  # type: ignore[union-attr]
+            return self._status()
+
+        return self._on_loop(install)
+
+    def set_playing(self, playing: bool) -> dict[str, Any]:
+        """Pause (False) or resume (True) playback."""
+        if not isinstance(playing, bool):
+            raise ValueError(f"expected true or false, not {playing!r}")
+
+        def apply() -> dict[str, Any]:
+            self._playing = playing
+            for playback in self._timelines():
+                playback.set_playing(playing)
+            return self._status()
+
+        return self._on_loop(apply)
+
+    def set_speed(self, speed: float) -> dict[str, Any]:
+        """Change the speed factor (0: as fast as the clients take it)."""
+        speed = check_speed(speed)
+
+        def apply() -> dict[str, Any]:
+            self.speed = speed
+            for playback in self._timelines():
+                playback.set_speed(speed)
+            return self._status()
+
+        return self._on_loop(apply)
+
+    def state(self) -> DeviceState:
+        """The replayed device state at the current playback time."""
+        return self._on_loop(lambda: DeviceState(self._current().state.latest))
+
+    # --- control API -----------------------------------------------------
+
+    def _rpc_methods(self) -> dict[str, Callable[..., Any]]:
+        def get_board_definition() -> Any:
+            """The board definition given with --board."""
+            if self.board is None:
+                raise RpcError(-32001, "no board definition: start the replay with a board (--board FILE.json)")
+            return self.board
+
+        def get_parameter_definitions() -> Any:
+            """Device parameters: none when replaying."""
+            return {"parameters": []}
+
+        def get_scan_capacitance() -> Any:
+            """Raw and calibrated capacitance of every electrode, from the latest scan_capacitance."""
+            return self.state().scan_capacitance()
+
+        def get_bulk_capacitance() -> Any:
+            """Calibrated capacitance of every electrode (older name)."""
+            return self.state().bulk_capacitance()
+
+        def get_group_capacitance() -> Any:
+            """Raw and calibrated capacitance of each group, from the latest group_capacitance."""
+            return self.state().group_capacitance()
+
+        def get_active_capacitance() -> Any:
+            """Calibrated active capacitance, from the latest active_capacitance."""
+            return self.state().active_capacitance()
+
+        def get_electrode_pins() -> Any:
+            """The 128 electrode pins (booleans) of the latest electrode_state."""
+            return self.state().electrode_pins()
+
+        def get_temperatures() -> Any:
+            """Temperatures from the latest temperature_control."""
+            return self.state().temperatures()
+
+        def get_hv_supply_voltage() -> Any:
+            """High-voltage supply from the latest hv_regulator."""
+            return self.state().hv_supply_voltage()
+
+        def playback_seek(seconds: float) -> Any:
+            """Continue playback from `seconds` after the log start."""
+            return self.seek(seconds)
+
+        def playback_enable(enable: bool) -> Any:
+            """Resume (true) or pause (false) playback."""
+            return self.set_playing(enable)
+
+        def playback_speed(speed: float) -> Any:
+            """Set the speed factor (1: real time, 0: as fast as clients take it)."""
+            return self.set_speed(speed)
+
+        def playback_status() -> Any:
+            """time, duration, playing, speed, clients and counters."""
+            return self.status()
+
+        methods = [
+            get_board_definition,
+            get_parameter_definitions,
+            get_scan_capacitance,
+            get_bulk_capacitance,
+            get_group_capacitance,
+            get_active_capacitance,
+            get_electrode_pins,
+            get_temperatures,
+            get_hv_supply_voltage,
+            playback_seek,
+            playback_enable,
+            playback_speed,
+            playback_status,
+        ]
+        return {fn.__name__: fn for fn in methods}
+
+    def _start_http(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "pdlogkit-replay"
+
+            def log_message(self, format: str, *args: Any) -> None:  # the replay is quiet
+                pass
+
+            def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_OPTIONS(self) -> None:  # CORS preflight, for dashboards in a browser
+                self.send_response(204)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+                self.send_header("Access-Control-Allow-Headers", "Content-Type")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/rpc/map":
+                    self._reply(200, json.dumps(server.dispatcher.describe()).encode())
+                elif path == "/":
+                    self._reply(200, server._status_page(), "text/html; charset=utf-8")
+                else:
+                    self._reply(404, json.dumps({"error": f"no such page: {path}"}).encode())
+
+            do_HEAD = do_GET
+
+            def do_POST(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path != "/rpc":
+                    self._reply(404, json.dumps({"error": f"no such endpoint: {path}; use POST /rpc"}).encode())
+                    return
+                try:
+                    length = int(self.headers.get("Content-Length", ""))
+                except ValueError:
+                    length = -1
+                if length < 0 or length > MAX_REQUEST:
+                    self.close_connection = True
+                    answer = {"jsonrpc": "2.0", "id": None}
+                    answer["error"] = {"code": -32600, "message": "invalid request: need a Content-Length <= 1 MB"}
+                    self._reply(200, json.dumps(answer).encode())
+                    return
+                body = self.rfile.read(length)
+                response = server.dispatcher.handle(body)
+                if response is None:
+                    self._reply(204, b"")
+                else:
+                    self._reply(200, response)
+
+        self._http = ThreadingHTTPServer((self.host, self.http_port), Handler)
+        self._http.daemon_threads = True
+        self.http_port = self._http.server_address[1]
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, args=(0.1,), name="pdlogkit-replay-http", daemon=True
+        )
+        self._http_thread.start()
+
+    def _status_page(self) -> bytes:
+        status = self.status()
+        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in status.items())
+        log = html.escape(self._log.path if self._log is not None else "")
+        page = (
+            "<!doctype html><meta charset=utf-8><title>pdlogkit replay</title>"
+            f"<h1>pdlogkit replay</h1><p>{log}</p><table>{rows}</table>"
+            f"<p>Events: <code>{html.escape(self.ws_url)}</code>; control: <code>POST /rpc</code>, "
+            "methods at <a href=/rpc/map>/rpc/map</a>.</p>"
+        )
+        return page.encode()
