@@ -126,6 +126,9 @@ def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespa
     except PdlogkitError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return PROBLEMS
+    except BrokenPipeError:  # the reader went away (`... | head`): not an error of ours
+        sys.stdout = None  # type: ignore[assignment]  # nothing more can be written; silence the final flush
+        return OK
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{prog}: {where}{exc.strerror or exc}", file=sys.stderr)
