@@ -10,10 +10,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import LogFormatError
 from .events import KINDS, Event, check_kinds
+from .files import sidecar as _sidecar
 from .files.classic import ClassicReader, ClassicWriter
+from .files.indexed import IndexedReader, IndexedWriter
 from .formats.classic import Truncation
+from .formats.container import is_container
 from .timeline import log_clock
 
 #: A stretch with no event at all longer than this counts as a gap in a summary.
@@ -45,6 +47,12 @@ class LogSummary:
     time_source: str = "timestamps"
     truncation: Truncation | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Where the figures come from: "index" (container), "sidecar" (classic + `pdlogkit index`) or "scan".
+    source: str = "scan"
+    #: Chunks in a container (0 for classic).
+    chunks: int = 0
+    #: Damage found: corrupt chunks, a missing index (each names its byte offset).
+    problems: list[str] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -221,15 +229,23 @@ def filter_window(
 
 
 class ClassicLog(Log):
-    """A classic log file: a scan of length-prefixed records."""
+    """A classic log file: a scan of length-prefixed records, sped up by a sidecar index if one matches."""
 
     format = "classic"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._summary: LogSummary | None = None
+        self._sidecar: _sidecar.Sidecar | bool | None = False  # False: not looked for yet
         #: The last read's truncation, if the file ends inside a record.
         self.truncation: Truncation | None = None
+
+    @property
+    def sidecar(self) -> _sidecar.Sidecar | None:
+        """The sidecar index written by `pdlogkit index`, if there is one that matches the file."""
+        if self._sidecar is False:
+            self._sidecar = _sidecar.load_sidecar(self.path)
+        return self._sidecar  # type: ignore[return-value]
 
     def events(
         self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
@@ -239,6 +255,12 @@ class ClassicLog(Log):
             yield from self._reader(wanted)
             return
         lo, hi = self.window_ns(start, end)
+        sidecar = self.sidecar
+        if sidecar is not None:
+            for t, event in _sidecar.window_events(self.path, sidecar, lo, hi):
+                if (wanted is None or event.kind in wanted) and _inside(t, lo, hi):
+                    yield event
+            return
         # Times must be carried over events of every kind, so filter kinds after timing.
         reader = self._reader(None)
         timed = log_clock(reader, self.start_ns)
@@ -255,21 +277,116 @@ class ClassicLog(Log):
     def start_ns(self) -> int | None:
         if self._summary is not None:
             return self._summary.start_ns
-        for event in ClassicReader(self.path, warn=False):
-            if event.time_ns is not None:
-                return event.time_ns
-        return None
+        if self.sidecar is not None:
+            return self.summary().start_ns
+        return _sidecar.first_time_ns(self.path)
 
     def summary(self) -> LogSummary:
         if self._summary is None:
-            builder = SummaryBuilder()
-            reader = ClassicReader(self.path, warn=False)
-            for event in reader:
-                builder.add(event.kind, len(event.payload), event.time_ns)
-            self._summary = builder.build(
-                self.path, self.format, os.path.getsize(self.path), truncation=reader.truncation
-            )
+            sidecar = self.sidecar
+            size = os.path.getsize(self.path)
+            if sidecar is not None:
+                self._summary = _from_stats(
+                    sidecar.summary,
+                    self.path,
+                    self.format,
+                    size,
+                    truncation=_sidecar.truncation_of(sidecar.summary),
+                    source="sidecar",
+                )
+            else:
+                builder = SummaryBuilder()
+                reader = ClassicReader(self.path, warn=False)
+                for t, event in log_clock(reader):
+                    builder.add(event.kind, len(event.payload), t)
+                self._summary = builder.build(self.path, self.format, size, truncation=reader.truncation)
         return self._summary
+
+
+def _inside(t: int | None, lo: int | None, hi: int | None) -> bool:
+    if t is None:
+        return lo is None
+    return (lo is None or t >= lo) and (hi is None or t < hi)
+
+
+def _from_stats(stats: dict[str, Any], path: str, format: str, file_size: int, **extra: Any) -> LogSummary:
+    """A `LogSummary` from the statistics an index or sidecar holds."""
+    builder = SummaryBuilder()
+    builder.events = int(stats.get("events", 0))
+    builder.counts = dict(stats.get("counts", {}))
+    builder.sizes = dict(stats.get("sizes", {}))
+    builder.start_ns = stats.get("start_ns")
+    builder.end_ns = stats.get("end_ns")
+    builder.gaps_ns = [(int(a), int(b)) for a, b in stats.get("gaps_ns", [])]
+    return builder.build(path, format, file_size, **extra)
+
+
+class IndexedLog(Log):
+    """An indexed container (`.pdlz`): windows, kinds and the summary come from its index.
+
+    A file without an index (cut short, recorder killed) is read by scanning its
+    chunk headers. `lenient` skips corrupt chunks (listed in `problems`) instead of
+    raising `LogFormatError` at the first.
+    """
+
+    format = "indexed"
+
+    def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.reader = IndexedReader(self.path, lenient=lenient)
+        #: The metadata of the file's header (source, recorder, time_source, ...).
+        self.metadata: dict[str, Any] = self.reader.metadata
+        self.truncation: Truncation | None = self.reader.truncation
+        self._summary: LogSummary | None = None
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the file has its index (else it was cut short and its chunks were found by a scan)."""
+        return self.reader.indexed
+
+    @property
+    def problems(self) -> list[str]:
+        """Damage found so far, each naming its byte offset."""
+        return [str(d) for d in self.reader.problems] + (
+            [] if self.indexed else [f"byte {self.reader.data_end}: no index (the file was not closed properly)"]
+        )
+
+    def events(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[Event]:
+        wanted = check_kinds(kinds)
+        lo, hi = self.window_ns(start, end) if start is not None or end is not None else (None, None)
+        return self.reader.events(wanted, lo, hi)
+
+    @property
+    def start_ns(self) -> int | None:
+        stats = self.reader.stats
+        if stats is not None:
+            return stats.get("start_ns")
+        return self.summary().start_ns
+
+    def summary(self) -> LogSummary:
+        if self._summary is None:
+            reader = self.reader
+            extra: dict[str, Any] = {
+                "time_source": self.metadata.get("time_source", "received"),
+                "truncation": reader.truncation,
+                "metadata": self.metadata,
+                "chunks": reader.chunk_count,
+            }
+            if reader.stats is not None:
+                summary = _from_stats(reader.stats, self.path, self.format, reader.file_size, source="index", **extra)
+            else:
+                builder = SummaryBuilder()
+                for event in reader.events():
+                    builder.add(event.kind, len(event.payload), event.received_ns)
+                summary = builder.build(self.path, self.format, reader.file_size, **extra)
+            summary.problems = self.problems
+            self._summary = summary
+        return self._summary
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 class LogWriter(Protocol):
@@ -303,15 +420,24 @@ def open_writer(
     *,
     metadata: dict[str, Any] | None = None,
 ) -> LogWriter:
-    """Open a new log for writing; the format comes from the extension unless `format` says."""
+    """Open a new log for writing; the format comes from the extension unless `format` says.
+
+    `metadata` (source URI, recorder, notes, ...) goes into a container's header;
+    the classic format has no place for it.
+    """
     if format_for(path, format) == "indexed":
-        raise LogFormatError("the indexed container format is not available yet", path=path)
+        return IndexedWriter(path, metadata=metadata)
     return ClassicWriter(path)
 
 
-def open_log(path: str | os.PathLike[str]) -> Log:
-    """Open a log of any format for reading; the format is detected from its content."""
+def open_log(path: str | os.PathLike[str], *, lenient: bool = False) -> Log:
+    """Open a log of any format for reading; the format is detected from its content.
+
+    `lenient` (containers) skips corrupt chunks instead of raising at the first.
+    """
     path = os.fspath(path)
-    with open(path, "rb"):  # a missing or unreadable file raises OSError here, not later
-        pass
+    with open(path, "rb") as f:  # a missing or unreadable file raises OSError here, not later
+        magic = f.read(8)
+    if is_container(magic):
+        return IndexedLog(path, lenient=lenient)
     return ClassicLog(path)

@@ -1,0 +1,187 @@
+"""A small index next to a classic log (`LOG.pdidx`), so windows and summaries need no full scan.
+
+The classic format has no index and cannot get one without changing the file, so
+`pdlogkit index LOG` writes this JSON file beside it: the log's summary, and the
+log is cut into segments of about a megabyte, each with its start offset, the
+log-clock time carried into it and the range of times within it. It names the
+log's size, modification time and hashes of its first and last 64 KiB; when
+they no longer match, the sidecar is stale and ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..events import Event
+from ..formats.classic import Truncation
+from ..timeline import log_clock
+from .classic import ClassicReader
+
+SUFFIX = ".pdidx"
+FORMAT = "pdlogkit classic sidecar index"
+VERSION = 1
+SEGMENT_BYTES = 1 << 20
+_HASHED = 64 << 10
+
+
+def sidecar_path(log: str | os.PathLike[str]) -> str:
+    """Where the sidecar of `log` lives: next to it, with `.pdidx` appended."""
+    return os.fspath(log) + SUFFIX
+
+
+def fingerprint(log: str | os.PathLike[str]) -> dict[str, Any]:
+    """What identifies the log's current content cheaply: size, mtime, hashes of both ends."""
+    st = os.stat(log)
+    with open(log, "rb") as f:
+        head = f.read(_HASHED)
+        f.seek(max(0, st.st_size - _HASHED))
+        tail = f.read(_HASHED)
+    return {
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "head_sha256": hashlib.sha256(head).hexdigest(),
+        "tail_sha256": hashlib.sha256(tail).hexdigest(),
+    }
+
+
+@dataclass
+class Segment:
+    """A stretch of the log starting at a record boundary."""
+
+    offset: int
+    carry_ns: int | None  # the log-clock time carried into the segment (from the record before)
+    min_ns: int | None  # earliest and latest log time of its events
+    max_ns: int | None
+
+
+@dataclass
+class Sidecar:
+    """A classic log's sidecar index, loaded."""
+
+    log: dict[str, Any]
+    summary: dict[str, Any]
+    segments: list[Segment]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "log": self.log,
+            "summary": self.summary,
+            "segments": [[s.offset, s.carry_ns, s.min_ns, s.max_ns] for s in self.segments],
+        }
+
+    def runs(self, lo: int | None, hi: int | None) -> list[tuple[int, int | None, int | None]]:
+        """(start offset, end offset or None, carried time) of the stretches that may hold times in [lo, hi)."""
+        runs: list[tuple[int, int | None, int | None]] = []
+        open_run: list[Any] | None = None
+        for i, seg in enumerate(self.segments):
+            end = self.segments[i + 1].offset if i + 1 < len(self.segments) else None
+            hit = seg.min_ns is None or (
+                (lo is None or seg.max_ns is None or seg.max_ns >= lo) and (hi is None or seg.min_ns < hi)
+            )
+            if hit:
+                if open_run is not None and open_run[1] == seg.offset:
+                    open_run[1] = end
+                else:
+                    open_run = [seg.offset, end, seg.carry_ns]
+                    runs.append(open_run)  # type: ignore[arg-type]
+            else:
+                open_run = None
+        return [tuple(r) for r in runs]  # type: ignore[misc]
+
+
+def first_time_ns(log: str | os.PathLike[str]) -> int | None:
+    """The first embedded timestamp of a classic log (the time of its untimed leading events)."""
+    for event in ClassicReader(log, warn=False):
+        if event.time_ns is not None:
+            return event.time_ns
+    return None
+
+
+def build_sidecar(log: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_BYTES, progress: Any = None) -> Sidecar:
+    """Scan a classic log once and build its sidecar index (the summary and the segments)."""
+    from ..log import SummaryBuilder
+
+    stamp = fingerprint(log)
+    start = first_time_ns(log)
+    reader = ClassicReader(log, warn=False)
+    builder = SummaryBuilder()
+    segments: list[Segment] = []
+    seg: Segment | None = None
+    carry = start
+    next_cut = 0
+    for t, event in log_clock(reader, start):
+        if event.offset >= next_cut:  # type: ignore[operator]
+            seg = Segment(event.offset, carry, None, None)  # type: ignore[arg-type]
+            segments.append(seg)
+            next_cut = event.offset + segment_bytes  # type: ignore[operator]
+            if progress is not None:
+                progress.update(event.offset)
+        if t is not None and seg is not None:
+            if seg.min_ns is None or t < seg.min_ns:
+                seg.min_ns = t
+            if seg.max_ns is None or t > seg.max_ns:
+                seg.max_ns = t
+        builder.add(event.kind, len(event.payload), t)
+        carry = t
+    cut = reader.truncation
+    summary = {
+        "events": builder.events,
+        "counts": builder.counts,
+        "sizes": builder.sizes,
+        "start_ns": builder.start_ns,
+        "end_ns": builder.end_ns,
+        "gaps_ns": [list(g) for g in builder.gaps_ns],
+        "truncation": [cut.offset, cut.needed, cut.available] if cut else None,
+    }
+    return Sidecar(stamp, summary, segments)
+
+
+def write_sidecar(log: str | os.PathLike[str], *, progress: Any = None) -> str:
+    """Build and write the sidecar of a classic log; return its path."""
+    sidecar = build_sidecar(log, progress=progress)
+    path = sidecar_path(log)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(sidecar.to_json(), f, separators=(",", ":"))
+    os.replace(tmp, path)
+    return path
+
+
+def load_sidecar(log: str | os.PathLike[str]) -> Sidecar | None:
+    """The sidecar of `log` if there is one and it still matches the log; else None."""
+    try:
+        with open(sidecar_path(log)) as f:
+            data = json.load(f)
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            return None
+        if data["log"] != fingerprint(log):
+            return None  # stale: the log changed since it was indexed
+        segments = [Segment(*row) for row in data["segments"]]
+        return Sidecar(data["log"], data["summary"], segments)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def truncation_of(summary: dict[str, Any]) -> Truncation | None:
+    """The truncation a sidecar summary records, if any."""
+    cut = summary.get("truncation")
+    return Truncation(*cut) if cut else None
+
+
+def window_events(
+    log: str | os.PathLike[str], sidecar: Sidecar, lo: int | None, hi: int | None
+) -> Iterator[tuple[int | None, Event]]:
+    """(log time, event) of every event in the stretches of `log` that may hold times in [lo, hi)."""
+    for start, end, carry in sidecar.runs(lo, hi):
+        reader = ClassicReader(log, offset=start, warn=False)
+        for t, event in log_clock(reader, carry):
+            if end is not None and event.offset >= end:  # type: ignore[operator]
+                break
+            yield t, event

@@ -1,0 +1,447 @@
+"""The indexed container format (`.pdlz`), version 1: pure codecs, no I/O.
+
+    file    := header chunk* [index trailer]
+    header  := magic version metadata-JSON crc
+    chunk   := chunk-header body        (body: columns of receive times, sequence
+                                         numbers, kinds, lengths, then the payloads;
+                                         zstd-compressed or stored as is)
+    index   := index-header body        (per-chunk offsets, time ranges, counts per
+                                         kind, and statistics JSON)
+    trailer := index offset and size, crc, end magic (fixed size, last bytes)
+
+`specs/container.md` is the full specification. Every parser here works on bytes,
+takes the file offset of what it parses, and raises `LogFormatError` naming that
+offset; sizes are checked against limits before anything is allocated for them.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from array import array
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+
+import zstandard
+
+from ..errors import LogFormatError
+from ..events import KINDS
+
+MAGIC = b"\x89PDLZ\r\n\x1a"
+VERSION = (1, 0)
+
+#: Kind codes on disk: the oneof field number (1..12); 0 for a payload of no known kind.
+KIND_CODES: dict[str, int] = {kind: number for number, kind in enumerate(KINDS, start=1)}
+KIND_NAMES: tuple[str, ...] = ("unknown", *KINDS, "unknown", "unknown", "unknown")
+KIND_SLOTS = 16  # codes 0..15: the width of the per-kind count table in the index
+IMAGE_CODE = KIND_CODES["image"]
+# First payload byte -> kind code: fields 1..12 with wire type 2 have tag (n << 3) | 2.
+_CODE_BY_FIRST_BYTE = bytes((b >> 3) if b & 7 == 2 and 1 <= b >> 3 <= len(KINDS) else 0 for b in range(256))
+
+
+def kind_code(payload: bytes) -> int:
+    """The kind code of a payload (0 when it is of no known kind)."""
+    return _CODE_BY_FIRST_BYTE[payload[0]] if payload else 0
+
+
+# File header: magic, major, minor, metadata length; then metadata JSON and a crc32.
+_FILE_HEAD = struct.Struct("<8sHHI")
+FILE_HEAD_SIZE = _FILE_HEAD.size
+MAX_METADATA_SIZE = 1 << 20
+
+# Chunk header: magic, flags, kind entries, reserved, records, stored size, raw size,
+# first sequence number, start ns, end ns, body crc; then kind entries and a header crc.
+CHUNK_MAGIC = b"PDZC"
+_CHUNK_HEAD = struct.Struct("<4sBBHIIIQqqI")
+CHUNK_FIXED_SIZE = _CHUNK_HEAD.size  # 48
+_KIND_ENTRY = struct.Struct("<BI")
+FLAG_ZSTD = 0x01
+#: Largest chunk body a reader accepts: far above what a writer makes (a few MB),
+#: far below what would exhaust memory.
+MAX_CHUNK_SIZE = 256 << 20
+RECORD_OVERHEAD = 8 + 4 + 1 + 4  # per record in the body: time delta, seq delta, kind, length
+
+# Index block: magic, flags, reserved, stored size, raw size, body crc.
+INDEX_MAGIC = b"PDZI"
+_INDEX_HEAD = struct.Struct("<4sB3sIII")
+INDEX_HEAD_SIZE = _INDEX_HEAD.size  # 20
+_INDEX_COUNTS = struct.Struct("<II")
+MAX_INDEX_SIZE = 1 << 30
+
+# Trailer: index offset, index size, crc32 of those 16 bytes, end magic.
+END_MAGIC = b"PDLZ-END"
+_TRAILER = struct.Struct("<QQI8s")
+TRAILER_SIZE = _TRAILER.size  # 28
+
+_crc = zlib.crc32
+
+
+def _u32(b: bytes) -> int:
+    return _crc(b) & 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------- file header
+
+
+def encode_header(metadata: dict[str, Any]) -> bytes:
+    """The file header holding `metadata` (a JSON object)."""
+    meta = json.dumps(metadata, sort_keys=True, separators=(",", ":"), default=str).encode()
+    if len(meta) > MAX_METADATA_SIZE:
+        raise ValueError(f"metadata is {len(meta)} bytes of JSON; at most {MAX_METADATA_SIZE} fit in the header")
+    head = _FILE_HEAD.pack(MAGIC, *VERSION, len(meta)) + meta
+    return head + struct.pack("<I", _u32(head))
+
+
+def is_container(prefix: bytes) -> bool:
+    """Whether bytes start like an indexed container (the 8-byte magic)."""
+    return prefix[: len(MAGIC)] == MAGIC
+
+
+def header_size_needed(head: bytes) -> int:
+    """The full header's size, from its first `FILE_HEAD_SIZE` bytes (validated)."""
+    if len(head) < FILE_HEAD_SIZE or not is_container(head):
+        raise LogFormatError("not an indexed container (bad magic)", offset=0)
+    _, major, _minor, meta_len = _FILE_HEAD.unpack_from(head)
+    if major != VERSION[0]:
+        raise LogFormatError(f"container version {major} is not supported (this reader knows {VERSION[0]})", offset=8)
+    if meta_len > MAX_METADATA_SIZE:
+        raise LogFormatError(f"header declares {meta_len} bytes of metadata, over the limit", offset=12)
+    return FILE_HEAD_SIZE + meta_len + 4
+
+
+def decode_header(data: bytes) -> tuple[dict[str, Any], int]:
+    """Parse the file header at the start of `data`: (metadata, header size)."""
+    size = header_size_needed(data[:FILE_HEAD_SIZE])
+    if len(data) < size:
+        raise LogFormatError(f"file ends inside the {size}-byte header", offset=len(data))
+    (crc,) = struct.unpack_from("<I", data, size - 4)
+    if crc != _u32(data[: size - 4]):
+        raise LogFormatError("header checksum mismatch", offset=0)
+    try:
+        metadata = json.loads(data[FILE_HEAD_SIZE : size - 4])
+    except (ValueError, UnicodeDecodeError):
+        raise LogFormatError("header metadata is not valid JSON", offset=FILE_HEAD_SIZE) from None
+    if not isinstance(metadata, dict):
+        raise LogFormatError("header metadata is not a JSON object", offset=FILE_HEAD_SIZE)
+    return metadata, size
+
+
+# ---------------------------------------------------------------- chunks
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """What a chunk header says: where the chunk is, what it holds and when."""
+
+    offset: int
+    header_size: int
+    flags: int
+    records: int
+    stored_size: int
+    raw_size: int
+    first_seq: int
+    start_ns: int
+    end_ns: int
+    body_crc: int
+    counts: dict[int, int] = field(default_factory=dict)  # kind code -> records
+
+    @property
+    def body_offset(self) -> int:
+        return self.offset + self.header_size
+
+    @property
+    def end_offset(self) -> int:
+        """Offset just past the chunk."""
+        return self.offset + self.header_size + self.stored_size
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.flags & FLAG_ZSTD)
+
+
+@dataclass
+class ChunkRecords:
+    """A chunk's records as columns: receive times, sequence numbers, kind codes, payload spans in `body`."""
+
+    times: list[int]
+    seqs: list[int]
+    kinds: bytes
+    starts: list[int]
+    ends: list[int]
+    body: bytes | memoryview
+
+
+def encode_chunk(
+    records: list[tuple[int, int, bytes]],
+    first_seq: int,
+    *,
+    compressor: zstandard.ZstdCompressor | None = None,
+) -> bytes:
+    """A whole chunk (header and body) holding `records` of (seq, received_ns, payload), in sequence order.
+
+    With a `compressor` the body is zstd-compressed, else stored as is.
+    """
+    n = len(records)
+    if not n:
+        raise ValueError("a chunk holds at least one record")
+    times = array("q")
+    seqs = array("I")
+    lengths = array("I")
+    kinds = bytearray(n)
+    counts: dict[int, int] = {}
+    prev_t = 0
+    prev_s = first_seq
+    start = end = records[0][1]
+    code_of = _CODE_BY_FIRST_BYTE
+    for i, (seq, t, payload) in enumerate(records):
+        times.append(t - prev_t)
+        seqs.append(seq - prev_s)
+        prev_t, prev_s = t, seq
+        code = code_of[payload[0]] if payload else 0
+        kinds[i] = code
+        counts[code] = counts.get(code, 0) + 1
+        lengths.append(len(payload))
+        if t < start:
+            start = t
+        elif t > end:
+            end = t
+    if times.itemsize != 8 or seqs.itemsize != 4 or lengths.itemsize != 4:  # pragma: no cover - exotic platforms
+        raise RuntimeError("array item sizes differ from the format's")
+    if array("I", [1]).tobytes() != b"\x01\x00\x00\x00":  # pragma: no cover - big-endian hosts
+        times.byteswap()
+        seqs.byteswap()
+        lengths.byteswap()
+    raw = b"".join([times.tobytes(), seqs.tobytes(), bytes(kinds), lengths.tobytes(), *(r[2] for r in records)])
+    if len(raw) > MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk of {len(raw)} bytes is over the {MAX_CHUNK_SIZE}-byte limit")
+    if compressor is not None:
+        body = compressor.compress(raw)
+        flags = FLAG_ZSTD
+    else:
+        body = raw
+        flags = 0
+    entries = sorted(counts.items())
+    head = _CHUNK_HEAD.pack(
+        CHUNK_MAGIC, flags, len(entries), 0, n, len(body), len(raw), first_seq, start, end, _u32(body)
+    ) + b"".join(_KIND_ENTRY.pack(code, count) for code, count in entries)
+    return head + struct.pack("<I", _u32(head)) + body
+
+
+def chunk_header_size(fixed: bytes, offset: int = 0) -> int:
+    """A chunk header's full size from its first `CHUNK_FIXED_SIZE` bytes."""
+    if len(fixed) < CHUNK_FIXED_SIZE:
+        raise LogFormatError("data ends inside a chunk header", offset=offset)
+    if fixed[:4] != CHUNK_MAGIC:
+        raise LogFormatError(f"expected a chunk, found {bytes(fixed[:4])!r}", offset=offset)
+    return CHUNK_FIXED_SIZE + _KIND_ENTRY.size * fixed[5] + 4
+
+
+def decode_chunk_header(data: bytes | memoryview, offset: int = 0) -> ChunkInfo:
+    """Parse and check the chunk header at the start of `data` (found at file `offset`)."""
+    size = chunk_header_size(data[:CHUNK_FIXED_SIZE], offset)
+    if len(data) < size:
+        raise LogFormatError("data ends inside a chunk header", offset=offset)
+    (crc,) = struct.unpack_from("<I", data, size - 4)
+    if crc != _u32(data[: size - 4]):
+        raise LogFormatError("chunk header checksum mismatch", offset=offset)
+    _, flags, k, _, n, stored, raw, first_seq, start, end, body_crc = _CHUNK_HEAD.unpack_from(data)
+    if flags & ~FLAG_ZSTD:
+        raise LogFormatError(f"chunk has unknown flags 0x{flags:02x}", offset=offset + 4)
+    if raw > MAX_CHUNK_SIZE or stored > MAX_CHUNK_SIZE:
+        raise LogFormatError(f"chunk declares {max(raw, stored)} bytes, over the {MAX_CHUNK_SIZE} limit", offset=offset)
+    if n * RECORD_OVERHEAD > raw or (not flags & FLAG_ZSTD and stored != raw):
+        raise LogFormatError("chunk sizes are inconsistent with its record count", offset=offset)
+    counts = {}
+    for i in range(k):
+        code, count = _KIND_ENTRY.unpack_from(data, CHUNK_FIXED_SIZE + i * _KIND_ENTRY.size)
+        counts[code] = count
+    if sum(counts.values()) != n or any(code >= KIND_SLOTS for code in counts):
+        raise LogFormatError("chunk's counts per kind do not add up to its record count", offset=offset)
+    return ChunkInfo(offset, size, flags, n, stored, raw, first_seq, start, end, body_crc, counts)
+
+
+_decompressor = zstandard.ZstdDecompressor()
+
+
+def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bool = True) -> ChunkRecords:
+    """The records of a chunk from its stored body (checks crc, decompresses, validates the columns)."""
+    offset = info.body_offset
+    if len(stored) != info.stored_size:
+        raise LogFormatError(f"chunk body is {len(stored)} bytes, header says {info.stored_size}", offset=offset)
+    if verify and _u32(stored) != info.body_crc:
+        raise LogFormatError("chunk body checksum mismatch (corrupt chunk)", offset=info.offset)
+    if info.compressed:
+        try:
+            raw: bytes | memoryview = _decompressor.decompress(stored, max_output_size=info.raw_size)
+        except zstandard.ZstdError as exc:
+            raise LogFormatError(f"chunk body does not decompress ({exc})", offset=offset) from None
+        if len(raw) != info.raw_size:
+            raise LogFormatError(f"chunk decompresses to {len(raw)} bytes, header says {info.raw_size}", offset=offset)
+    else:
+        raw = stored
+    n = info.records
+    times = array("q")
+    seqs = array("I")
+    lengths = array("I")
+    p = 0
+    times.frombytes(raw[p : p + 8 * n])
+    p += 8 * n
+    seqs.frombytes(raw[p : p + 4 * n])
+    p += 4 * n
+    kinds = bytes(raw[p : p + n])
+    p += n
+    lengths.frombytes(raw[p : p + 4 * n])
+    p += 4 * n
+    if array("I", [1]).tobytes() != b"\x01\x00\x00\x00":  # pragma: no cover - big-endian hosts
+        times.byteswap()
+        seqs.byteswap()
+        lengths.byteswap()
+    ends = list(accumulate(lengths, initial=p))
+    if ends[-1] != len(raw):
+        raise LogFormatError("chunk's record lengths do not add up to its size", offset=offset)
+    starts = ends[:-1]
+    del ends[0]
+    return ChunkRecords(
+        list(accumulate(times)), list(accumulate(seqs, initial=info.first_seq))[1:], kinds, starts, ends, raw
+    )
+
+
+# ---------------------------------------------------------------- index and trailer
+
+
+@dataclass
+class Index:
+    """The index: one row per chunk (columns), and the statistics of the whole file."""
+
+    offsets: list[int]
+    first_seqs: list[int]
+    records: list[int]
+    starts: list[int]
+    ends: list[int]
+    flags: bytes
+    counts: list[int]  # row-major: counts[i * KIND_SLOTS + code]
+    stats: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def kind_mask(self, i: int) -> int:
+        """Bit `code` set for every kind code chunk `i` holds."""
+        row = self.counts[i * KIND_SLOTS : (i + 1) * KIND_SLOTS]
+        return sum(1 << code for code, n in enumerate(row) if n)
+
+    @classmethod
+    def from_chunks(cls, chunks: list[ChunkInfo], stats: dict[str, Any]) -> Index:
+        counts = [0] * (KIND_SLOTS * len(chunks))
+        for i, c in enumerate(chunks):
+            for code, n in c.counts.items():
+                counts[i * KIND_SLOTS + code] = n
+        return cls(
+            [c.offset for c in chunks],
+            [c.first_seq for c in chunks],
+            [c.records for c in chunks],
+            [c.start_ns for c in chunks],
+            [c.end_ns for c in chunks],
+            bytes(c.flags for c in chunks),
+            counts,
+            stats,
+        )
+
+
+def encode_index(index: Index, *, compressor: zstandard.ZstdCompressor | None = None) -> bytes:
+    """The index block (header and body)."""
+    stats = json.dumps(index.stats, sort_keys=True, separators=(",", ":")).encode()
+    n = len(index)
+    cols = [
+        array("Q", index.offsets),
+        array("Q", index.first_seqs),
+        array("I", index.records),
+        array("q", index.starts),
+        array("q", index.ends),
+    ]
+    counts = array("I", index.counts)
+    if array("I", [1]).tobytes() != b"\x01\x00\x00\x00":  # pragma: no cover - big-endian hosts
+        for col in (*cols, counts):
+            col.byteswap()
+    raw = b"".join(
+        [_INDEX_COUNTS.pack(n, len(stats)), *(c.tobytes() for c in cols), index.flags, counts.tobytes(), stats]
+    )
+    body = compressor.compress(raw) if compressor is not None else raw
+    flags = FLAG_ZSTD if compressor is not None else 0
+    return _INDEX_HEAD.pack(INDEX_MAGIC, flags, b"\0\0\0", len(body), len(raw), _u32(body)) + body
+
+
+def index_block_size(head: bytes, offset: int = 0) -> int:
+    """The index block's full size from its first `INDEX_HEAD_SIZE` bytes."""
+    if len(head) < INDEX_HEAD_SIZE or head[:4] != INDEX_MAGIC:
+        raise LogFormatError("no index block here", offset=offset)
+    _, _, _, stored, _, _ = _INDEX_HEAD.unpack_from(head)
+    return INDEX_HEAD_SIZE + stored
+
+
+def decode_index(data: bytes, offset: int = 0) -> Index:
+    """Parse and check an index block (`data` is exactly the block, found at file `offset`)."""
+    if len(data) < INDEX_HEAD_SIZE or data[:4] != INDEX_MAGIC:
+        raise LogFormatError("no index block here", offset=offset)
+    _, flags, _, stored, raw_size, crc = _INDEX_HEAD.unpack_from(data)
+    if flags & ~FLAG_ZSTD or raw_size > MAX_INDEX_SIZE or stored != len(data) - INDEX_HEAD_SIZE:
+        raise LogFormatError("index block header is inconsistent", offset=offset)
+    body = data[INDEX_HEAD_SIZE:]
+    if _u32(body) != crc:
+        raise LogFormatError("index checksum mismatch", offset=offset)
+    if flags & FLAG_ZSTD:
+        try:
+            raw = _decompressor.decompress(body, max_output_size=raw_size)
+        except zstandard.ZstdError as exc:
+            raise LogFormatError(f"index does not decompress ({exc})", offset=offset) from None
+    else:
+        raw = body
+    if len(raw) != raw_size or raw_size < _INDEX_COUNTS.size:
+        raise LogFormatError("index size does not match its header", offset=offset)
+    n, stats_len = _INDEX_COUNTS.unpack_from(raw)
+    row = 8 + 8 + 4 + 8 + 8 + 1 + 4 * KIND_SLOTS
+    if _INDEX_COUNTS.size + n * row + stats_len != raw_size:
+        raise LogFormatError("index columns do not add up to its size", offset=offset)
+    p = _INDEX_COUNTS.size
+    cols: list[array[int]] = []
+    for code, width in (("Q", 8), ("Q", 8), ("I", 4), ("q", 8), ("q", 8)):
+        col = array(code)
+        col.frombytes(raw[p : p + width * n])
+        cols.append(col)
+        p += width * n
+    flags_col = bytes(raw[p : p + n])
+    p += n
+    counts = array("I")
+    counts.frombytes(raw[p : p + 4 * KIND_SLOTS * n])
+    p += 4 * KIND_SLOTS * n
+    if array("I", [1]).tobytes() != b"\x01\x00\x00\x00":  # pragma: no cover - big-endian hosts
+        for col in (*cols, counts):
+            col.byteswap()
+    try:
+        stats = json.loads(raw[p:])
+    except (ValueError, UnicodeDecodeError):
+        raise LogFormatError("index statistics are not valid JSON", offset=offset) from None
+    if not isinstance(stats, dict):
+        raise LogFormatError("index statistics are not a JSON object", offset=offset)
+    offsets, first_seqs, records, starts, ends = (c.tolist() for c in cols)
+    return Index(offsets, first_seqs, records, starts, ends, flags_col, counts.tolist(), stats)
+
+
+def encode_trailer(index_offset: int, index_size: int) -> bytes:
+    """The fixed-size trailer that ends a complete file."""
+    head = struct.pack("<QQ", index_offset, index_size)
+    return _TRAILER.pack(index_offset, index_size, _u32(head), END_MAGIC)
+
+
+def decode_trailer(data: bytes, file_size: int) -> tuple[int, int] | None:
+    """(index offset, index size) from the file's last `TRAILER_SIZE` bytes; None if they are no valid trailer."""
+    if len(data) != TRAILER_SIZE:
+        return None
+    index_offset, index_size, crc, end = _TRAILER.unpack(data)
+    if end != END_MAGIC or crc != _u32(data[:16]):
+        return None
+    if index_offset + index_size + TRAILER_SIZE != file_size:
+        return None
+    return index_offset, index_size
