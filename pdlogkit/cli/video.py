@@ -1,16 +1,86 @@
-"""Video commands (work in progress)."""
+"""`pdlogkit video` and the original `pdlog --video`: a video of a log's camera frames."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
-from .common import USAGE
+from ..video import CODECS, PRESETS, VideoSummary, write_video
+from .common import Progress, fmt_bytes, fmt_duration, print_json, run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands."""
+    """Add `video`."""
+    p = subparsers.add_parser(
+        "video",
+        help="write a log's camera frames to a video (H.264 MP4, or the JPEGs as they are)",
+        description="Write a log's camera frames to a video, each frame at its own timestamp "
+        "(variable frame rate) unless --fps asks for a constant rate. The container comes from OUT's "
+        "extension: .mp4, .mov or .mkv. Frames without a timestamp, out of order, corrupt or (with copy) "
+        "of another size are skipped and counted.",
+    )
+    p.add_argument("log", metavar="LOG", help="the log to read")
+    p.add_argument("out", metavar="OUT", help="the video file to write (.mp4, .mov, .mkv)")
+    p.add_argument("--start", type=float, metavar="S", help="begin S seconds after the log's start")
+    p.add_argument("--end", type=float, metavar="S", help="end S seconds after the log's start")
+    p.add_argument(
+        "--codec",
+        choices=CODECS,
+        default="h264",
+        help="h264: encode (default); copy: store the JPEGs unchanged (lossless, fast; .mov or .mkv advised)",
+    )
+    p.add_argument("--crf", type=int, default=23, metavar="N", help="H.264 quality, 0-51, lower is better (default 23)")
+    p.add_argument("--preset", choices=PRESETS, default="medium", help="H.264 speed/size trade-off (default medium)")
+    p.add_argument("--fps", type=float, metavar="N", help="constant frame rate N instead of the frames' own times")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_video)
+
+
+def _video(args: argparse.Namespace) -> int:
+    with Progress(None, "video", unit="s") as bar:
+
+        def progress(done: float, total: float | None) -> None:
+            bar.total = total
+            bar.update(done)
+
+        summary = write_video(
+            args.log,
+            args.out,
+            start=args.start,
+            end=args.end,
+            codec=args.codec,
+            crf=args.crf,
+            preset=args.preset,
+            fps=args.fps,
+            progress=progress if bar.enabled else None,
+        )
+    if args.json:
+        print_json(summary.to_dict())
+    else:
+        print_summary(summary)
+    return 0
+
+
+def print_summary(summary: VideoSummary, stream: TextIO | None = None) -> None:
+    """The human summary of a written video: what, how long, how big, and what was left out."""
+    out = stream or sys.stdout
+    rate = f"{summary.fps:g} fps" if summary.fps else "frames at their own times"
+    print(
+        f"{summary.path}: {summary.frames} frames, {fmt_duration(summary.duration)} ({summary.duration:.3f} s), "
+        f"{summary.width}x{summary.height} {summary.codec} in {summary.container}, {rate}, {fmt_bytes(summary.size)}",
+        file=out,
+    )
+    notes = [f"{n} {reason.replace('_', ' ')}" for reason, n in summary.skipped.items() if n]
+    if notes:
+        print(f"skipped {summary.skipped_total} of {summary.images} frames: {', '.join(notes)}", file=out)
+    if summary.rescaled:
+        print(f"scaled {summary.rescaled} frames of another size to {summary.width}x{summary.height}", file=out)
+    if summary.cropped:
+        print(f"cropped to even dimensions {summary.width}x{summary.height} for H.264", file=out)
+    if summary.clock_steps:
+        print(f"{summary.clock_steps} host clock steps back: the video carries on across them", file=out)
 
 
 def pdlog_main(argv: Sequence[str] | None = None) -> int:
@@ -18,6 +88,10 @@ def pdlog_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pdlog", description="Work with PurpleDrop event logs.")
     parser.add_argument("--video", metavar="OUT.mp4", required=True, help="write the log's camera frames to this MP4")
     parser.add_argument("logfile", metavar="LOGFILE")
-    parser.parse_args(argv)
-    print("pdlog: video extraction is not available yet in this version of pdlogkit", file=sys.stderr)
-    return USAGE
+    args = parser.parse_args(argv)
+
+    def video(args: argparse.Namespace) -> int:
+        print_summary(write_video(args.logfile, args.video))
+        return 0
+
+    return run(video, args, prog="pdlog")
