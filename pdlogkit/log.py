@@ -172,6 +172,12 @@ class Log(ABC):
         window holds events whose log time t has start <= t < end.
         """
 
+    def timed_events(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[int | None, Event]]:
+        """Like `events`, paired with each event's time on the log's clock (Unix ns)."""
+        return log_clock(self.events(kinds, start, end), self.start_ns)
+
     @abstractmethod
     def summary(self) -> LogSummary:
         """What the log holds (from the index where there is one)."""
@@ -215,17 +221,24 @@ def filter_window(
     timed: Iterable[tuple[int | None, Event]], lo: int | None, hi: int | None, slack_ns: int = ORDER_SLACK_NS
 ) -> Iterator[Event]:
     """Events whose time is within [lo, hi); stops once times pass hi by `slack_ns`."""
+    return (event for _, event in _filter_timed(timed, lo, hi, slack_ns))
+
+
+def _filter_timed(
+    timed: Iterable[tuple[int | None, Event]], lo: int | None, hi: int | None, slack_ns: int = ORDER_SLACK_NS
+) -> Iterator[tuple[int | None, Event]]:
+    """`filter_window`, keeping the times."""
     for t, event in timed:
         if t is None:
             if lo is None:
-                yield event
+                yield t, event
             continue
         if hi is not None and t >= hi:
             if t >= hi + slack_ns:
                 return
             continue
         if lo is None or t >= lo:
-            yield event
+            yield t, event
 
 
 class ClassicLog(Log):
@@ -250,23 +263,29 @@ class ClassicLog(Log):
     def events(
         self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
     ) -> Iterator[Event]:
-        wanted = check_kinds(kinds)
         if start is None and end is None:
-            yield from self._reader(wanted)
-            return
+            return self._reader(check_kinds(kinds))
+        return (event for _, event in self.timed_events(kinds, start, end))
+
+    def timed_events(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[int | None, Event]]:
+        wanted = check_kinds(kinds)
         lo, hi = self.window_ns(start, end)
-        sidecar = self.sidecar
+        sidecar = self.sidecar if lo is not None or hi is not None else None
         if sidecar is not None:
             for t, event in _sidecar.window_events(self.path, sidecar, lo, hi):
                 if (wanted is None or event.kind in wanted) and _inside(t, lo, hi):
-                    yield event
+                    yield t, event
             return
         # Times must be carried over events of every kind, so filter kinds after timing.
-        reader = self._reader(None)
-        timed = log_clock(reader, self.start_ns)
-        for event in filter_window(timed, lo, hi):
+        timed = log_clock(self._reader(None), self.start_ns)
+        if lo is None and hi is None:
+            yield from (pair for pair in timed if wanted is None or pair[1].kind in wanted)
+            return
+        for t, event in _filter_timed(timed, lo, hi):
             if wanted is None or event.kind in wanted:
-                yield event
+                yield t, event
 
     def _reader(self, kinds: frozenset[str] | None) -> Iterator[Event]:
         reader = ClassicReader(self.path, kinds=kinds)
@@ -357,6 +376,11 @@ class IndexedLog(Log):
         wanted = check_kinds(kinds)
         lo, hi = self.window_ns(start, end) if start is not None or end is not None else (None, None)
         return self.reader.events(wanted, lo, hi)
+
+    def timed_events(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[int | None, Event]]:
+        return ((event.received_ns, event) for event in self.events(kinds, start, end))
 
     @property
     def start_ns(self) -> int | None:

@@ -1,9 +1,265 @@
-"""Commands of this area register here (work in progress)."""
+"""Commands that work on log files: info, cat, convert, index, slice, merge, verify, recover."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .. import logtools
+from ..events import KINDS
+from ..log import FORMATS, open_log
+from .common import BAD_INPUT, OK, PROBLEMS, Progress, fmt_bytes, fmt_duration, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands."""
+    """Add info, cat, convert, index, slice, merge, verify and recover."""
+    p = subparsers.add_parser("info", help="what a log holds: time span, counts, rates, sizes, gaps")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_info)
+
+    p = subparsers.add_parser(
+        "cat",
+        help="print events as JSON lines (time, kind, fields)",
+        description="Print events as JSON lines: time (Unix seconds on the log's clock), kind, fields. "
+        "Image bytes are shown as size and sha256 unless --with-images.",
+    )
+    p.add_argument("log", metavar="LOG")
+    _window_options(p)
+    p.add_argument("--with-images", action="store_true", help="include image bytes (base64)")
+    p.set_defaults(func=_cat)
+
+    p = subparsers.add_parser(
+        "convert",
+        help="convert a log between classic and indexed container (either direction)",
+        description="Copy every event of IN into OUT. The format comes from OUT's extension "
+        "(.pdlz: indexed container, else classic) unless --format says.",
+    )
+    p.add_argument("src", metavar="IN")
+    p.add_argument("dst", metavar="OUT")
+    _output_options(p)
+    p.set_defaults(func=_convert)
+
+    p = subparsers.add_parser(
+        "index",
+        help="write a sidecar index next to a classic log (LOG.pdidx) for quick windows and summaries",
+    )
+    p.add_argument("log", metavar="LOG")
+    p.set_defaults(func=_index)
+
+    p = subparsers.add_parser("slice", help="write a time window and/or some kinds of a log to a new log")
+    p.add_argument("src", metavar="IN")
+    p.add_argument("dst", metavar="OUT")
+    _window_options(p)
+    _output_options(p)
+    p.set_defaults(func=_slice)
+
+    p = subparsers.add_parser("merge", help="merge logs into one, ordered by time")
+    p.add_argument("dst", metavar="OUT")
+    p.add_argument("sources", metavar="IN", nargs="+")
+    _output_options(p)
+    p.set_defaults(func=_merge)
+
+    p = subparsers.add_parser(
+        "verify",
+        help="check a log: checksums, index, truncation, payloads, ordering",
+        description="Check a log end to end. Exit 0 if sound, 1 if problems were found, 3 if it cannot be read.",
+    )
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_verify)
+
+    p = subparsers.add_parser(
+        "recover",
+        help="save every readable event of a damaged log into a proper file",
+        description="Save every readable event of IN (cut short, corrupt chunks, no index) into OUT. "
+        "Exit 0: nothing lost; 1: some events lost; 3: nothing recoverable.",
+    )
+    p.add_argument("src", metavar="IN")
+    p.add_argument("dst", metavar="OUT")
+    _output_options(p)
+    p.set_defaults(func=_recover)
+
+
+def time_bound(text: str) -> float | dt.datetime:
+    """A window bound: seconds from the log's start, or an ISO 8601 date-time with a time zone."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither seconds from the start nor an ISO date-time (2026-01-01T10:00:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one (Z or +01:00)")
+    return when
+
+
+def _window_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start", type=time_bound, metavar="T", help="seconds from the log's start, or ISO date-time")
+    p.add_argument("--end", type=time_bound, metavar="T", help="end (exclusive), like --start")
+    p.add_argument("--kinds", nargs="+", choices=KINDS, metavar="KIND", help="only these kinds")
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=FORMATS, help="output format (default: from OUT's extension)")
+    p.add_argument(
+        "--level", type=int, default=logtools.LEVEL, metavar="N", help="zstd level for containers (1-19; default 3)"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _with_progress(label: str, total: int, work: Callable[[Callable[[int], None]], Any]) -> Any:
+    with Progress(total, label) as bar:
+        return work(bar.update)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _info(args: argparse.Namespace) -> int:
+    with open_log(args.log) as log:
+        summary = log.summary()
+    if args.json:
+        print_json(summary.to_dict())
+        return OK
+    rows = [
+        ("file", f"{summary.path} ({summary.format}, {fmt_bytes(summary.file_size)})"),
+        ("start", summary.start.isoformat() if summary.start else "-"),
+        ("end", summary.end.isoformat() if summary.end else "-"),
+        ("duration", fmt_duration(summary.duration)),
+        ("events", str(summary.events)),
+        ("times from", summary.time_source),
+        ("figures from", summary.source),
+        ("compression", f"{summary.compression_ratio:.2f}x vs classic ({fmt_bytes(summary.classic_size)})"),
+    ]
+    if summary.chunks:
+        rows.append(("chunks", str(summary.chunks)))
+    for key in ("source", "recorder", "notes"):
+        if key in summary.metadata:
+            rows.append((key, str(summary.metadata[key])))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    print()
+    print(f"{'kind':<20} {'events':>9} {'per s':>8} {'bytes':>10}")
+    rates = summary.rates
+    for kind, count in summary.counts.items():
+        print(f"{kind:<20} {count:>9} {rates[kind]:>8.2f} {fmt_bytes(summary.sizes[kind]):>10}")
+    for a, b in summary.gaps:
+        print(f"gap: no events from {a:.1f} s to {b:.1f} s")
+    if summary.truncation:
+        print(f"truncated: {summary.truncation}")
+    for problem in summary.problems:
+        print(f"problem: {problem}")
+    return OK
+
+
+def _cat(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    try:
+        for item in logtools.event_dicts(
+            args.log, kinds=args.kinds, start=args.start, end=args.end, with_images=args.with_images
+        ):
+            out.write(json.dumps(item, separators=(",", ":")))
+            out.write("\n")
+        out.flush()
+    except BrokenPipeError:  # `| head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return OK
+
+
+def _print_write(report: logtools.WriteReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.__dict__)
+        return
+    print(
+        f"{report.output}: {report.events} events, {report.format}, {fmt_bytes(report.bytes_out)} "
+        f"({fmt_bytes(report.rate)}/s)"
+    )
+    for note in report.notes:
+        print(f"note: {note}")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    report = _with_progress(
+        "convert",
+        os.path.getsize(args.src),
+        lambda p: logtools.convert(args.src, args.dst, format=args.format, level=args.level, progress=p),
+    )
+    _print_write(report, args.json)
+    return OK
+
+
+def _index(args: argparse.Namespace) -> int:
+    path = _with_progress("index", os.path.getsize(args.log), lambda p: logtools.index_log(args.log, progress=p))
+    print(f"{args.log}: is a container, indexed already" if path is None else f"wrote {path}")
+    return OK
+
+
+def _slice(args: argparse.Namespace) -> int:
+    report = _with_progress(
+        "slice",
+        os.path.getsize(args.src),
+        lambda p: logtools.slice_log(
+            args.src,
+            args.dst,
+            start=args.start,
+            end=args.end,
+            kinds=args.kinds,
+            format=args.format,
+            level=args.level,
+            progress=p,
+        ),
+    )
+    _print_write(report, args.json)
+    return OK
+
+
+def _merge(args: argparse.Namespace) -> int:
+    total = sum(os.path.getsize(s) for s in args.sources)
+    report = _with_progress(
+        "merge",
+        total,
+        lambda p: logtools.merge_logs(args.dst, args.sources, format=args.format, level=args.level, progress=p),
+    )
+    _print_write(report, args.json)
+    return OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    report = _with_progress("verify", os.path.getsize(args.log), lambda p: logtools.verify_log(args.log, progress=p))
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+        chunks = f", {report.chunks} chunks" if report.chunks else ""
+        print(f"{report.path}: {verdict} ({report.format}, {report.events} events{chunks})")
+        for problem in report.problems:
+            print(f"problem: {problem}")
+        for warning in report.warnings:
+            print(f"warning: {warning}")
+    return OK if report.ok else PROBLEMS
+
+
+def _recover(args: argparse.Namespace) -> int:
+    report = _with_progress(
+        "recover",
+        os.path.getsize(args.src),
+        lambda p: logtools.recover_log(args.src, args.dst, format=args.format, level=args.level, progress=p),
+    )
+    if args.json:
+        print_json(report.__dict__)
+    else:
+        print(f"{report.output}: {report.status}; {report.events} events saved ({report.format})")
+        for item in report.lost:
+            print(f"lost: {item}")
+    return {logtools.NOTHING_LOST: OK, logtools.SOME_LOST: PROBLEMS}.get(report.status, BAD_INPUT)

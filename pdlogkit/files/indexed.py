@@ -184,6 +184,14 @@ class IndexedWriter:
 
 
 @dataclass(frozen=True)
+class ChunkTruncation(Truncation):
+    """A container that ends inside a chunk (or its header): the rest of the file is that chunk's first bytes."""
+
+    def __str__(self) -> str:
+        return f"file ends inside the chunk at byte {self.offset}: {self.available} of {self.needed} bytes present"
+
+
+@dataclass(frozen=True)
 class Damage:
     """A stretch of a container that cannot be read: where, and why."""
 
@@ -309,7 +317,7 @@ class IndexedReader:
         return chunks
 
     def _cut(self, pos: int, needed: int) -> None:
-        self.truncation = Truncation(pos, needed, self.file_size - pos)
+        self.truncation = ChunkTruncation(pos, needed, self.file_size - pos)
         self.data_end = pos
 
     def _resync(self, pos: int) -> int | None:
@@ -531,18 +539,18 @@ def read_indexed_stream(
         if not fixed or fixed[:4] == fmt.INDEX_MAGIC:
             break
         if len(fixed) < fmt.CHUNK_FIXED_SIZE and fmt.CHUNK_MAGIC.startswith(fixed[:4]):
-            cut = Truncation(pos, fmt.CHUNK_FIXED_SIZE, len(fixed))
+            cut = ChunkTruncation(pos, fmt.CHUNK_FIXED_SIZE, len(fixed))
             break
         try:
             hsize = fmt.chunk_header_size(fixed, pos)
             rest = _read_exact(f, hsize - len(fixed))
             if len(rest) < hsize - len(fixed):
-                cut = Truncation(pos, hsize, len(fixed) + len(rest))
+                cut = ChunkTruncation(pos, hsize, len(fixed) + len(rest))
                 break
             info = fmt.decode_chunk_header(fixed + rest, pos)
             body = _read_exact(f, info.stored_size)
             if len(body) < info.stored_size:
-                cut = Truncation(pos, info.header_size + info.stored_size, info.header_size + len(body))
+                cut = ChunkTruncation(pos, info.header_size + info.stored_size, info.header_size + len(body))
                 break
             pos = info.end_offset
             recs = fmt.decode_chunk_body(info, body)
@@ -586,4 +594,4 @@ def read_indexed_stream(
         warnings.warn(f"{path or 'stream'}: {cut}", TruncatedLogWarning, stacklevel=2)
 
 
-__all__ = ["KINDS", "Damage", "IndexedReader", "IndexedWriter", "read_indexed_stream"]
+__all__ = ["KINDS", "ChunkTruncation", "Damage", "IndexedReader", "IndexedWriter", "read_indexed_stream"]
