@@ -180,7 +180,7 @@ class AsyncEventRecorder:
             self.received += 1
             self.received_bytes += len(message)
             keeper.on_event(message, received_ns)
-            if on_event is not None and keeper.recording and keeper.wanted(message):
+            if on_event is not None and keeper.recording and keeper.wanted(message):  # pdrecord -v
                 on_event(Event(message, received_ns=received_ns))
 
     async def _flush_forever(self) -> None:

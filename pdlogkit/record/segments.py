@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import RecorderStateError, RecordingFailed
 from ..events import check_kinds, kind_of
+from ..files.background import BackgroundWriter
 from ..log import LogWriter, open_writer
 
 #: Default bound on the pre-roll buffer's size, whatever its duration.
@@ -36,10 +37,15 @@ class SegmentSummary:
     started: float = 0.0
     stopped: float | None = None
     first_time: float | None = None
-    last_time: float | None = None
+    last_ns: int | None = field(default=None, repr=False)
     pre_roll_events: int = 0
     reconnects: int = 0
     gaps: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def last_time(self) -> float | None:
+        """Receive time of the last event, Unix seconds."""
+        return None if self.last_ns is None else self.last_ns / 1e9
 
     @property
     def duration(self) -> float:
@@ -54,7 +60,8 @@ class SegmentSummary:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
         data = dict(vars(self))
-        data.update(duration=self.duration, gap_seconds=self.gap_seconds)
+        del data["last_ns"]
+        data.update(last_time=self.last_time, duration=self.duration, gap_seconds=self.gap_seconds)
         return data
 
 
@@ -101,11 +108,12 @@ class SegmentKeeper:
 
     def on_event(self, payload: bytes, received_ns: int) -> None:
         """Take one event from the gateway."""
-        if not self.wanted(payload):
+        kind = kind_of(payload)
+        if (self.include is not None and kind not in self.include) or kind in self.exclude:
             self.filtered += 1
             return
         if self._writer is not None:
-            self._write(payload, received_ns)
+            self._write(payload, received_ns, kind)
         elif self._pre_roll_ns:
             self._buffer.append((received_ns, payload))
             self._buffered_bytes += len(payload)
@@ -117,7 +125,7 @@ class SegmentKeeper:
         while buffer and (buffer[0][0] < horizon or self._buffered_bytes > self._pre_roll_max):
             self._buffered_bytes -= len(buffer.popleft()[1])
 
-    def _write(self, payload: bytes, received_ns: int) -> None:
+    def _write(self, payload: bytes, received_ns: int, kind: str) -> None:
         writer, summary = self._writer, self._summary
         assert writer is not None and summary is not None
         try:
@@ -126,14 +134,13 @@ class SegmentKeeper:
             self._fail(exc)
             return
         self._dirty = True
-        seconds = received_ns / 1e9
         if summary.first_time is None:
-            summary.first_time = seconds
-        summary.last_time = seconds
+            summary.first_time = received_ns / 1e9
+        summary.last_ns = received_ns
         summary.events += 1
         summary.bytes += len(payload)
-        kind = kind_of(payload)
-        summary.counts[kind] = summary.counts.get(kind, 0) + 1
+        counts = summary.counts
+        counts[kind] = counts.get(kind, 0) + 1
 
     def _fail(self, exc: BaseException) -> None:
         summary = self._summary
@@ -169,7 +176,7 @@ class SegmentKeeper:
         now = time.time()
         metadata = {**self._metadata, "start_time": now}
         try:
-            writer = open_writer(path, format, metadata=metadata)
+            writer = BackgroundWriter(open_writer(path, format, metadata=metadata))
         except OSError as exc:
             raise RecordingFailed(f"cannot open {os.fspath(path)} for writing: {exc.strerror}") from exc
         self._writer = writer
@@ -179,7 +186,7 @@ class SegmentKeeper:
         buffered, self._buffer = self._buffer, deque()
         self._buffered_bytes = 0
         for received_ns, payload in buffered:
-            self._write(payload, received_ns)
+            self._write(payload, received_ns, kind_of(payload))
         if self._summary is not None:
             self._summary.pre_roll_events = self._summary.events
         self.raise_error()

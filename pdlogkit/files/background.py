@@ -1,0 +1,122 @@
+"""A log writer that writes in a thread of its own, so a receive loop never waits on the disk."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..log import LogWriter
+
+#: Bytes waiting for the disk before `write()` makes the caller wait (back-pressure).
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+
+
+class BackgroundWriter:
+    """Wraps a `LogWriter`: `write()` only queues; a thread writes batches in order.
+
+    The file system calls release the GIL, so receiving and writing overlap. An
+    error of the thread (disk full, ...) is raised by the next call, after
+    which the writer is closed; everything queued before the error was written.
+    """
+
+    def __init__(self, writer: LogWriter, *, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+        self._writer = writer
+        self.format = writer.format
+        self.path = writer.path
+        self._max_pending = max_pending_bytes
+        self._pending: list[tuple[bytes, int | None]] = []
+        self._pending_bytes = 0
+        self._flush_wanted = False
+        self._closing = False
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the thread waits for work
+        self._drained = threading.Condition(self._lock)  # callers wait for the queue to empty
+        self.events_written = 0
+        self.bytes_written = 0
+        self._thread = threading.Thread(target=self._run, name=f"pdlogkit-writer {self.path}", daemon=True)
+        self._thread.start()
+
+    def write(self, payload: bytes, received_ns: int | None = None) -> None:
+        """Queue one event (waits only when `max_pending_bytes` are already queued)."""
+        with self._lock:
+            self._raise_error()
+            self._pending.append((payload, received_ns))
+            self._pending_bytes += len(payload)
+            if len(self._pending) == 1:
+                self._work.notify()
+            while self._pending_bytes > self._max_pending and self._error is None:
+                self._drained.wait()
+
+    def flush(self) -> None:
+        """Ask the thread to hand what is queued to the operating system (does not wait)."""
+        with self._lock:
+            self._raise_error()
+            self._flush_wanted = True
+            self._work.notify()
+
+    def sync(self) -> None:
+        """Write everything queued, flush and fsync; return when done."""
+        self._wait_drained()
+        self._writer.sync()
+
+    def close(self) -> None:
+        """Write everything queued and close the wrapped writer (it syncs)."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._work.notify()
+        self._thread.join()
+        error, self._error = self._error, None
+        try:
+            self._writer.close()
+        finally:
+            if error is not None:
+                raise error
+
+    def _wait_drained(self) -> None:
+        with self._lock:
+            while self._pending and self._error is None:
+                self._work.notify()
+                self._drained.wait()
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        writer = self._writer
+        while True:
+            with self._lock:
+                while not self._pending and not self._flush_wanted and not self._closing:
+                    self._work.wait()
+                batch, self._pending = self._pending, []
+                flush, self._flush_wanted = self._flush_wanted, False
+                closing = self._closing
+            try:
+                for payload, received_ns in batch:
+                    writer.write(payload, received_ns)
+                if flush:
+                    writer.flush()
+            except BaseException as exc:  # reported to the caller by its next call
+                with self._lock:
+                    self._error = exc
+                    self._pending = []
+                    self._pending_bytes = 0
+                    self._drained.notify_all()
+                return
+            with self._lock:
+                self.events_written = writer.events_written
+                self.bytes_written = writer.bytes_written
+                self._pending_bytes -= sum(len(p) for p, _ in batch)
+                self._drained.notify_all()
+                if closing and not self._pending:
+                    return
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
