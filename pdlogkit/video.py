@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import LogFormatError, VideoError
+from .events import Event
 from .log import Log, TimeBound, open_log
 
 #: Presentation times are in this time base (the MPEG clock): exact to 11 microseconds.
@@ -285,7 +286,7 @@ def _images(log: Log, start: TimeBound, end: TimeBound, clock: FrameClock, tally
         tally.images += 1
         t_ns = event.time_ns
         if t_ns is None:
-            tally.skipped["no_timestamp"] += 1
+            tally.skipped["corrupt" if _unreadable(event) else "no_timestamp"] += 1
             continue
         tick = clock.place(t_ns)
         if tick is None:
@@ -301,6 +302,14 @@ def _images(log: Log, start: TimeBound, end: TimeBound, clock: FrameClock, tally
             tally.skipped["corrupt"] += 1
             continue
         yield _Image(t_ns, tick, jpeg, size, event.offset)
+
+
+def _unreadable(event: Event) -> bool:
+    try:
+        event.message  # noqa: B018 - parsing it is the check
+    except LogFormatError:
+        return True
+    return False
 
 
 def _copy_frames(images: Iterator[_Image], clock: FrameClock, tally: _Tally) -> Iterator[tuple[int, _Image]]:
@@ -416,6 +425,8 @@ class _Writer:
         self._out = av.open(path, "w", format=container, options=options)
         self._codec = codec
         self._durations: dict[int, int] = {}
+        self._held: Any = None
+        self._end = 0
         self.frames = 0
         try:
             if codec == "h264":
@@ -459,15 +470,25 @@ class _Writer:
             self._out.mux(packet)
 
     def _mux(self, packets: list[Any]) -> None:
+        # One packet is held back: the last one in decode order gets its duration at `close`.
         for packet in packets:
             packet.duration = self._durations.pop(packet.pts, 0)
-            self._out.mux(packet)
+            self._end = max(self._end, packet.pts + packet.duration)
+            if self._held is not None:
+                self._out.mux(self._held)
+            self._held = packet
 
     def close(self) -> None:
         """Flush the encoder and finish the file."""
         try:
             if self._codec == "h264":
                 self._mux(self._stream.encode(None))
+                if self._held is not None:
+                    # With B-frames the last packet to decode is not the last one shown. Stretching it to
+                    # the end of the last frame shown makes the track's decode time line (MP4 mdhd) cover
+                    # the presentation's (edit list), which ends there; readers take the shorter of them.
+                    self._held.duration = max(self._held.duration, self._end - self._held.pts)
+                    self._out.mux(self._held)
         finally:
             self._out.close()
 

@@ -1,0 +1,345 @@
+"""Videos from a log's camera frames: every frame at its own time, bad frames counted, never a crash."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from pdlogkit import open_log
+from pdlogkit.errors import VideoError
+from pdlogkit.files.classic import ClassicWriter
+from pdlogkit.schema import Image, PurpleDropEvent, Timestamp
+from pdlogkit.synth import FrameRenderer, write_log
+from pdlogkit.video import FrameClock, jpeg_size, resample, schedule, write_video
+
+T0 = 1_767_225_600_000_000_000  # 2026-01-01 00:00:00 UTC in ns
+MS = 1_000_000
+
+
+def image_event(t_ns: int | None, jpeg: bytes) -> bytes:
+    """A serialized image event stamped `t_ns` (None: no timestamp)."""
+    ts = Timestamp(seconds=t_ns // 1_000_000_000, nanos=t_ns % 1_000_000_000) if t_ns is not None else None
+    return PurpleDropEvent(image=Image(timestamp=ts, image_data=jpeg)).SerializeToString()
+
+
+def write_frames(path: Path, frames: list[tuple[int | None, bytes]]) -> Path:
+    """A classic log of image events (t_ns, jpeg) in the given order."""
+    with ClassicWriter(path) as w:
+        for t_ns, jpeg in frames:
+            w.write(image_event(t_ns, jpeg))
+    return path
+
+
+def solid_jpeg(width: int, height: int, shade: int = 128) -> bytes:
+    """A small JPEG of one grey with a lighter band, any size (odd too)."""
+    frame = av.VideoFrame(width, height, "gray")
+    plane = frame.planes[0]
+    row = bytes([shade] * (width // 2) + [min(255, shade + 60)] * (width - width // 2))
+    plane.update(row.ljust(plane.line_size, b"\0") * height)
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuvj444p"
+    codec.time_base = Fraction(1, 25)
+    yuv = frame.reformat(format="yuvj444p")
+    return b"".join(bytes(p) for p in [*codec.encode(yuv), *codec.encode(None)])
+
+
+@pytest.fixture(scope="module")
+def frames320() -> list[bytes]:
+    """Four different real-looking 320x240 camera frames."""
+    renderer = FrameRenderer(320, 240, seed=5)
+    return [renderer.jpeg(drop) for drop in (None, 3, 20, 40)]
+
+
+def decoded(path: Path) -> tuple[list[av.VideoFrame], av.container.InputContainer]:
+    container = av.open(str(path))
+    frames = list(container.decode(video=0))
+    return frames, container
+
+
+def image_times(log_path: Path, start: float | None = None, end: float | None = None) -> list[int]:
+    return [e.time_ns for e in open_log(log_path).events(kinds=["image"], start=start, end=end)]
+
+
+def assert_frames_at(frames: list[av.VideoFrame], times_ns: list[int]) -> None:
+    """Each decoded frame sits within 1 ms of its timestamp's offset from the first one."""
+    assert len(frames) == len(times_ns)
+    for frame, t in zip(frames, times_ns, strict=True):
+        assert abs(frame.time - (t - times_ns[0]) / 1e9) < 1e-3
+
+
+def test_h264_video_shows_every_frame_at_its_own_time(tmp_path: Path) -> None:
+    log = tmp_path / "run.bin"
+    write_log(log, 4.0, fps=10, frame_size=(320, 240), seed=3)
+    times = image_times(log)
+    out = tmp_path / "run.mp4"
+
+    summary = write_video(log, out)
+
+    frames, container = decoded(out)
+    assert_frames_at(frames, times)
+    stream = container.streams.video[0]
+    assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 320, 240)
+    assert frames[0].format.name == "yuv420p"
+    # The last frame lasts a typical frame interval: the median one.
+    typical = statistics.median(b - a for a, b in itertools.pairwise(times))
+    expected = (times[-1] - times[0] + typical) / 1e9
+    assert container.duration / 1e6 == pytest.approx(expected, abs=1e-3)
+    assert summary.duration == pytest.approx(expected, abs=1e-3)
+    assert (summary.frames, summary.images, summary.skipped_total) == (len(times), len(times), 0)
+    assert summary.size == out.stat().st_size
+    # faststart: the index (moov) comes before the media data, so browsers can stream it.
+    head = out.read_bytes()[:4096]
+    assert 0 <= head.find(b"moov") < head.find(b"mdat") or head.find(b"mdat") < 0
+
+
+def test_a_camera_stall_stays_a_stall(tmp_path: Path, frames320: list[bytes]) -> None:
+    # Irregular timing: jitter, then the camera stalls for 2 s, then a burst.
+    offsets_ms = [0, 97, 203, 298, 2298, 2331, 2364, 2500.5]
+    times = [T0 + round(ms * MS) for ms in offsets_ms]
+    log = write_frames(tmp_path / "stall.bin", [(t, frames320[i % 4]) for i, t in enumerate(times)])
+    out = tmp_path / "stall.mp4"
+
+    summary = write_video(log, out)
+
+    frames, container = decoded(out)
+    assert_frames_at(frames, times)
+    assert frames[4].time - frames[3].time == pytest.approx(2.0, abs=1e-3)
+    # The last frame lasts the median interval of the whole run (97, 106, 95, 2000, 33, 33, 136.5 ms).
+    assert container.duration / 1e6 == pytest.approx(2.5005 + 0.097, abs=1e-3)
+    assert summary.skipped_total == 0
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mkv", ".mp4"])
+def test_copy_stores_the_jpegs_unchanged(tmp_path: Path, frames320: list[bytes], suffix: str) -> None:
+    offsets_ms = [0, 100, 150, 1400, 1500]
+    times = [T0 + ms * MS + 123 for ms in offsets_ms]
+    jpegs = [frames320[i % 4] for i in range(len(times))]
+    log = write_frames(tmp_path / "copy.bin", list(zip(times, jpegs, strict=True)))
+    out = tmp_path / f"copy{suffix}"
+
+    summary = write_video(log, out, codec="copy")
+
+    container = av.open(str(out))
+    stream = container.streams.video[0]
+    packets = [p for p in container.demux(stream) if p.size]
+    assert stream.codec_context.name == "mjpeg"
+    assert [bytes(p) for p in packets] == jpegs
+    for packet, t in zip(packets, times, strict=True):
+        assert abs(float(packet.pts * packet.time_base) - (t - times[0]) / 1e9) < 1e-3
+    assert (summary.codec, summary.frames, summary.width, summary.height) == ("mjpeg", 5, 320, 240)
+    assert container.duration / 1e6 == pytest.approx(1.5 + 0.1, abs=1e-3)
+
+
+def test_real_camera_frames_encode_and_copy(tmp_path: Path, shared_data: Path) -> None:
+    # The two real frames differ in chroma subsampling (4:2:0 and 4:4:4).
+    real = [(shared_data / "frames" / name).read_bytes() for name in ("board_v4.1_a.jpg", "board_v4.1_b.jpg")]
+    times = [T0 + i * 150 * MS for i in range(6)]
+    log = write_frames(tmp_path / "real.bin", [(t, real[i % 2]) for i, t in enumerate(times)])
+
+    h264 = write_video(log, tmp_path / "real.mp4", preset="ultrafast")
+    copy = write_video(log, tmp_path / "real.mov", codec="copy")
+
+    frames, _ = decoded(tmp_path / "real.mp4")
+    assert_frames_at(frames, times)
+    assert (frames[0].width, frames[0].height) == (1024, 768)
+    assert h264.skipped_total == copy.skipped_total == 0
+    container = av.open(str(tmp_path / "real.mov"))
+    assert [bytes(p) for p in container.demux(video=0) if p.size] == [real[i % 2] for i in range(6)]
+
+
+def bad_frames_log(path: Path, good: list[bytes]) -> tuple[Path, list[int]]:
+    """A log mixing good frames with every kind of bad one; returns it and the good frames' times."""
+    other_size = solid_jpeg(160, 120)
+    truncated = good[1][: len(good[1]) // 2]
+    damaged = bytearray(good[2])
+    for i in range(len(damaged) // 3, len(damaged) - 16, 97):
+        damaged[i] ^= 0x5A
+    entries: list[tuple[int | None, bytes]] = [
+        (T0, good[0]),
+        (None, good[1]),  # no timestamp
+        (T0 + 100 * MS, good[1]),
+        (T0 + 50 * MS, good[2]),  # backwards
+        (T0 + 100 * MS, good[2]),  # same time again
+        (T0 + 200 * MS, truncated),  # corrupt: cut short
+        (T0 + 250 * MS, b"not a jpeg at all"),  # corrupt: not a JPEG
+        (T0 + 300 * MS, bytes(damaged)),  # corrupt: damaged image data
+        (T0 + 400 * MS, other_size),  # another size
+        (T0 + 500 * MS, good[3]),
+    ]
+    with ClassicWriter(path) as w:
+        for t_ns, jpeg in entries:
+            w.write(image_event(t_ns, jpeg))
+        # An image event whose payload is not a valid message at all.
+        w.write(bytes([0x1A, 0x05, 0x0A, 0xFF, 0xFF, 0xFF, 0xFF]))
+    return path, [T0, T0 + 100 * MS, T0 + 400 * MS, T0 + 500 * MS]
+
+
+def test_bad_frames_are_skipped_and_counted_never_a_crash(tmp_path: Path, frames320: list[bytes]) -> None:
+    log, good_times = bad_frames_log(tmp_path / "bad.bin", frames320)
+    out = tmp_path / "bad.mp4"
+
+    summary = write_video(log, out)
+
+    assert summary.images == 11
+    assert summary.skipped == {"no_timestamp": 1, "out_of_order": 2, "corrupt": 4, "size_mismatch": 0}
+    assert summary.rescaled == 1  # H.264 scales a frame of another size to the first frame's
+    frames, _ = decoded(out)
+    assert_frames_at(frames, good_times)
+    assert {(f.width, f.height) for f in frames} == {(320, 240)}
+
+
+def test_copy_skips_frames_of_another_size(tmp_path: Path, frames320: list[bytes]) -> None:
+    log, good_times = bad_frames_log(tmp_path / "bad.bin", frames320)
+    out = tmp_path / "bad.mkv"
+
+    summary = write_video(log, out, codec="copy")
+
+    # Copy checks a JPEG's structure, not its image data: the damaged frame goes through as it is.
+    assert summary.skipped == {"no_timestamp": 1, "out_of_order": 2, "corrupt": 3, "size_mismatch": 1}
+    container = av.open(str(out))
+    packets = [p for p in container.demux(video=0) if p.size]
+    assert len(packets) == summary.frames == 4
+    assert [float(p.pts * p.time_base) for p in packets] == pytest.approx([0.0, 0.1, 0.3, 0.5], abs=1e-3)
+    assert good_times[0] == T0
+
+
+def test_start_and_end_cut_the_video(tmp_path: Path) -> None:
+    log = tmp_path / "run.bin"
+    write_log(log, 6.0, fps=8, frame_size=(128, 96), seed=4)
+    times = image_times(log, start=2.0, end=4.5)
+    assert 15 <= len(times) <= 25
+
+    summary = write_video(log, tmp_path / "cut.mp4", start=2.0, end=4.5, preset="ultrafast")
+
+    frames, _ = decoded(tmp_path / "cut.mp4")
+    assert_frames_at(frames, times)
+    assert summary.images == len(times)
+
+
+def test_indexed_logs_make_the_same_video(tmp_path: Path) -> None:
+    classic, indexed = tmp_path / "run.bin", tmp_path / "run.pdlz"
+    write_log(classic, 3.0, fps=10, frame_size=(128, 96), seed=6)
+    write_log(indexed, 3.0, fps=10, frame_size=(128, 96), seed=6)
+
+    a = write_video(classic, tmp_path / "a.mov", codec="copy", start=1.0, end=2.5)
+    b = write_video(indexed, tmp_path / "b.mov", codec="copy", start=1.0, end=2.5)
+
+    def packets(path: Path) -> list[tuple[bytes, int]]:
+        return [(bytes(p), p.pts) for p in av.open(str(path)).demux(video=0) if p.size]
+
+    assert a.frames == b.frames > 10
+    assert packets(tmp_path / "a.mov") == packets(tmp_path / "b.mov")
+
+
+def test_fps_makes_a_constant_rate_video_on_the_logs_clock(tmp_path: Path, frames320: list[bytes]) -> None:
+    offsets_ms = [0, 100, 200, 1700, 1800]  # a 1.5 s stall
+    times = [T0 + ms * MS for ms in offsets_ms]
+    log = write_frames(tmp_path / "stall.bin", [(t, frames320[i % 4]) for i, t in enumerate(times)])
+
+    summary = write_video(log, tmp_path / "cfr.mov", codec="copy", fps=10)
+
+    container = av.open(str(tmp_path / "cfr.mov"))
+    packets = [p for p in container.demux(video=0) if p.size]
+    # 1.8 s + a last frame of 0.1 s = 19 slots of 0.1 s, each showing the frame on screen then.
+    assert len(packets) == summary.frames == 19
+    assert [round(float(p.pts * p.time_base) * 10, 6) for p in packets] == list(range(19))
+    shown = [frames320.index(bytes(p)) for p in packets]
+    assert shown == [0, 1] + [2] * 15 + [3, 0]
+    assert summary.duration == pytest.approx(1.9)
+
+    h264 = write_video(log, tmp_path / "cfr.mp4", fps=25, preset="ultrafast")
+    frames, container = decoded(tmp_path / "cfr.mp4")
+    assert len(frames) == h264.frames == math.ceil(1.9 * 25)
+    assert [round(f.time * 25) for f in frames] == list(range(len(frames)))
+
+
+def test_odd_sizes_are_cropped_to_even_for_h264(tmp_path: Path) -> None:
+    jpeg = solid_jpeg(161, 121)
+    assert jpeg_size(jpeg) == (161, 121)
+    log = write_frames(tmp_path / "odd.bin", [(T0 + i * 100 * MS, jpeg) for i in range(3)])
+
+    summary = write_video(log, tmp_path / "odd.mp4", preset="ultrafast")
+
+    frames, _ = decoded(tmp_path / "odd.mp4")
+    assert {(f.width, f.height) for f in frames} == {(160, 120)}
+    assert summary.cropped and (summary.width, summary.height) == (160, 120) and summary.rescaled == 0
+
+
+def test_a_host_clock_step_back_does_not_end_the_video(tmp_path: Path, frames320: list[bytes]) -> None:
+    times = [T0, T0 + 100 * MS, T0 + 200 * MS, T0 - 3600 * 10**9, T0 - 3600 * 10**9 + 100 * MS]
+    log = write_frames(tmp_path / "step.bin", [(t, frames320[i % 4]) for i, t in enumerate(times)])
+
+    summary = write_video(log, tmp_path / "step.mov", codec="copy")
+
+    packets = [p for p in av.open(str(tmp_path / "step.mov")).demux(video=0) if p.size]
+    assert [float(p.pts * p.time_base) for p in packets] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4], abs=1e-3)
+    assert summary.clock_steps == 1 and summary.skipped_total == 0
+
+
+def test_a_log_without_frames_is_a_clear_error_and_leaves_no_file(tmp_path: Path, sensor_log: Path) -> None:
+    out = tmp_path / "none.mp4"
+    with pytest.raises(VideoError, match="no camera frames"):
+        write_video(sensor_log, out)
+    assert list(tmp_path.iterdir()) == []
+
+    junk = write_frames(tmp_path / "junk.bin", [(T0, b"junk"), (None, b"\xff\xd8")])
+    with pytest.raises(VideoError, match=r"none of the 2 camera frames.*1 no timestamp, 1 corrupt"):
+        write_video(junk, out)
+    assert not out.exists()
+
+
+def test_an_interrupted_video_leaves_no_file(tmp_path: Path) -> None:
+    log = tmp_path / "run.bin"
+    write_log(log, 3.0, fps=10, frame_size=(128, 96), seed=7)
+    out = tmp_path / "stop.mp4"
+
+    def interrupt(done: float, total: float | None) -> None:
+        if done > 1.0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_video(log, out, progress=interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.bin"]
+
+
+def test_bad_options_are_refused_before_any_work(tmp_path: Path, synth_log: Path) -> None:
+    for kwargs, message in [
+        ({"codec": "vp9"}, "unknown codec"),
+        ({"crf": 60}, "crf"),
+        ({"preset": "warp"}, "unknown preset"),
+        ({"fps": 0}, "fps"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            write_video(synth_log, tmp_path / "x.mp4", **kwargs)
+    with pytest.raises(ValueError, match="extension"):
+        write_video(synth_log, tmp_path / "x.avi")
+
+
+def test_jpeg_size_reads_the_frame_header_and_rejects_broken_jpegs(shared_data: Path) -> None:
+    real = (shared_data / "frames" / "board_v4.1_a.jpg").read_bytes()
+    assert jpeg_size(real) == (1024, 768)
+    assert jpeg_size(real[: len(real) // 2]) is None  # no end marker
+    assert jpeg_size(real[:2] + real[-2:]) is None  # no frame header
+    assert jpeg_size(b"") is None
+    assert jpeg_size(b"\x89PNG\r\n\x1a\n" + real[2:]) is None
+
+
+def test_frame_clock_schedule_and_resample() -> None:
+    clock = FrameClock()
+    ticks = []
+    for t in [T0, T0 + 100 * MS, T0 + 100 * MS, T0 + 250 * MS]:
+        tick = clock.place(t)
+        if tick is not None:
+            clock.accept(t, tick)
+            ticks.append(tick)
+    assert ticks == [0, 9000, 22500]
+    timed = list(schedule(zip(ticks, "abc", strict=True), lambda: clock.interval))
+    assert timed == [("a", 0, 9000), ("b", 9000, 13500), ("c", 22500, 11250)]
+    # 10 fps: slots start at 0, 0.1, ... 0.3 s; the video ends at 0.375 s.
+    assert [(item, pts) for item, pts, _ in resample(timed, Fraction(10))] == [("a", 0), ("b", 1), ("b", 2), ("c", 3)]
