@@ -236,6 +236,8 @@ class IndexedReader:
         self.truncation: Truncation | None = None
         try:
             head = self._pread(fmt.FILE_HEAD_SIZE, 0)
+            if fmt.is_container(head) and len(head) < fmt.FILE_HEAD_SIZE:
+                raise LogFormatError("file ends inside the header (nothing was recorded)", offset=len(head))
             header_size = fmt.header_size_needed(head)
             self.metadata, self.header_size = fmt.decode_header(self._pread(header_size, 0))
         except LogFormatError as exc:
@@ -548,18 +550,25 @@ def read_indexed_stream(
                 cut = ChunkTruncation(pos, hsize, len(fixed) + len(rest))
                 break
             info = fmt.decode_chunk_header(fixed + rest, pos)
-            body = _read_exact(f, info.stored_size)
-            if len(body) < info.stored_size:
-                cut = ChunkTruncation(pos, info.header_size + info.stored_size, info.header_size + len(body))
-                break
-            pos = info.end_offset
+        except LogFormatError as exc:
+            # Without a sound header there is no length to skip by: a stream cannot go on.
+            if not lenient:
+                raise LogFormatError(exc.reason, path=path, offset=exc.offset) from None
+            if problems is not None:
+                problems.append(Damage(pos, f"{exc.reason}; rest of the stream not read"))
+            break
+        body = _read_exact(f, info.stored_size)
+        if len(body) < info.stored_size:
+            cut = ChunkTruncation(pos, info.header_size + info.stored_size, info.header_size + len(body))
+            break
+        pos = info.end_offset
+        try:
             recs = fmt.decode_chunk_body(info, body)
         except LogFormatError as exc:
-            if not lenient or exc.offset is None or exc.offset < pos:
+            if not lenient:
                 raise LogFormatError(exc.reason, path=path, offset=exc.offset) from None
-            # A corrupt body whose header was sound: skip it and go on with the next chunk.
             if problems is not None:
-                problems.append(Damage(exc.offset, exc.reason))
+                problems.append(Damage(info.offset, exc.reason))
             continue
         for j in _positions(recs, None, None, None):
             seq = recs.seqs[j]

@@ -301,11 +301,16 @@ def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bo
     ends = list(accumulate(lengths, initial=p))
     if ends[-1] != len(raw):
         raise LogFormatError("chunk's record lengths do not add up to its size", offset=offset)
+    if any(kinds.count(code) != count for code, count in info.counts.items()):
+        raise LogFormatError("chunk's record kinds disagree with its counts per kind", offset=offset)
+    if n and (seqs[0] != 0 or (n > 1 and min(seqs[1:]) == 0)):
+        raise LogFormatError("chunk's sequence numbers do not start at its first or do not increase", offset=offset)
+    abs_times = list(accumulate(times))
+    if n and (min(abs_times) != info.start_ns or max(abs_times) != info.end_ns):
+        raise LogFormatError("chunk's receive times disagree with its header's time range", offset=offset)
     starts = ends[:-1]
     del ends[0]
-    return ChunkRecords(
-        list(accumulate(times)), list(accumulate(seqs, initial=info.first_seq))[1:], kinds, starts, ends, raw
-    )
+    return ChunkRecords(abs_times, list(accumulate(seqs, initial=info.first_seq))[1:], kinds, starts, ends, raw)
 
 
 # ---------------------------------------------------------------- index and trailer

@@ -1,0 +1,334 @@
+"""The indexed container: written, cut, corrupted, streamed and fuzzed, it reads back what it should."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pdlogkit import LogFormatError, open_log
+from pdlogkit.errors import TruncatedLogWarning
+from pdlogkit.files.classic import ClassicReader, ClassicWriter
+from pdlogkit.files.indexed import IndexedReader, IndexedWriter, read_indexed_stream
+from pdlogkit.formats import container as fmt
+from pdlogkit.synth import SynthStream
+
+
+def small_stream(seconds: float = 3.0) -> list[tuple[int, bytes]]:
+    return list(SynthStream(seconds, seed=5, frame_size=(64, 64), fps=2.0))
+
+
+def write_container(path: Path, events: list[tuple[int, bytes]], **options: int) -> Path:
+    with IndexedWriter(path, metadata={"source": "test"}, **options) as w:
+        for t, payload in events:
+            w.write(payload, t)
+    return path
+
+
+def read_all(path: Path, **options: bool) -> list[tuple[int | None, bytes]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedLogWarning)
+        with IndexedReader(path, **options) as reader:
+            return [(e.received_ns, e.payload) for e in reader.events()]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[int, bytes]]]:
+    """A small container with many chunks (a quarter-second age), and what was written to it."""
+    events = small_stream()
+    path = write_container(tmp_path_factory.mktemp("c") / "small.pdlz", events, chunk_age_ns=250_000_000)
+    return path, events
+
+
+def test_a_container_reads_back_every_event_in_the_order_written(small):
+    path, events = small
+    assert read_all(path) == events
+    with IndexedReader(path) as reader:
+        assert reader.indexed
+        assert reader.metadata["source"] == "test"
+        assert reader.stats["events"] == len(events)
+
+
+def test_camera_frames_sit_in_uncompressed_chunks_of_their_own(small):
+    path, _ = small
+    with IndexedReader(path) as reader:
+        for i in range(reader.chunk_count):
+            info, recs = reader.read_chunk(i)
+            has_image = fmt.IMAGE_CODE in info.counts
+            assert not has_image or (set(info.counts) == {fmt.IMAGE_CODE} and not info.compressed)
+            assert has_image or info.compressed
+
+
+def test_chunks_close_at_the_age_limit(tmp_path):
+    events = small_stream(4.0)
+    path = write_container(tmp_path / "a.pdlz", events, chunk_age_ns=1_000_000_000)
+    with IndexedReader(path) as reader:
+        spans = [e - s for s, e in zip(reader.index.starts, reader.index.ends, strict=True)]
+    assert max(spans) < 1_000_000_000
+    assert reader.chunk_count >= 8  # 4 s, two lanes
+
+
+def test_reading_sensors_never_reads_an_image_chunk(small, monkeypatch):
+    path, events = small
+    with IndexedReader(path) as reader:
+        infos = [reader.read_chunk(i)[0] for i in range(reader.chunk_count)]
+        image_bodies = [(c.body_offset, c.end_offset) for c in infos if fmt.IMAGE_CODE in c.counts]
+        assert image_bodies
+        reads: list[tuple[int, int]] = []
+        real = reader._pread
+
+        def spy(n: int, offset: int) -> bytes:
+            reads.append((offset, offset + n))
+            return real(n, offset)
+
+        monkeypatch.setattr(reader, "_pread", spy)
+        got = [e.payload for e in reader.events(kinds=["active_capacitance", "scan_capacitance"])]
+    assert got == [p for _, p in events if p[0] in (0x32, 0x3A)]
+    assert reads
+    assert not [r for r in reads for b in image_bodies if r[0] < b[1] and b[0] < r[1]]
+
+
+def test_a_file_cut_at_any_byte_opens_and_reads_every_complete_chunk(small, tmp_path):
+    path, events = small
+    data = path.read_bytes()
+    with IndexedReader(path) as full:
+        chunks = [full.read_chunk(i) for i in range(full.chunk_count)]
+        header_size = full.header_size
+    by_seq = dict(enumerate(events))
+    cut_file = tmp_path / "cut.pdlz"
+    for cut in range(len(data) + 1):
+        cut_file.write_bytes(data[:cut])
+        if cut < header_size:
+            with pytest.raises(LogFormatError):
+                IndexedReader(cut_file)
+            continue
+        complete = sorted(s for info, recs in chunks if info.end_offset <= cut for s in recs.seqs)
+        assert read_all(cut_file) == [by_seq[s] for s in complete], f"cut at {cut}"
+
+
+def test_a_cut_file_reports_where_it_ends(small, tmp_path):
+    path, _ = small
+    data = path.read_bytes()
+    cut = tmp_path / "cut.pdlz"
+    cut.write_bytes(data[: len(data) // 2])
+    with IndexedReader(cut) as reader:
+        assert not reader.indexed
+        assert reader.truncation is not None and reader.truncation.offset < len(data) // 2
+        with pytest.warns(TruncatedLogWarning):
+            list(reader.events())
+
+
+def test_a_flushed_writer_loses_nothing_when_the_process_dies(tmp_path):
+    path = tmp_path / "killed.pdlz"
+    events = small_stream(2.0)
+    script = (
+        "import os, sys, pickle\n"
+        "from pdlogkit.files.indexed import IndexedWriter\n"
+        "events = pickle.loads(sys.stdin.buffer.read())\n"
+        f"w = IndexedWriter({str(path)!r})\n"
+        "for t, p in events: w.write(p, t)\n"
+        "w.flush()\n"
+        "w.write(b'\\x3a\\x00', events[-1][0])\n"  # written after the flush: may be lost
+        "os._exit(9)\n"
+    )
+    import pickle
+
+    proc = subprocess.run([sys.executable, "-c", script], input=pickle.dumps(events), capture_output=True)
+    assert proc.returncode == 9, proc.stderr.decode()
+    assert read_all(path) == events
+
+
+def test_a_corrupt_chunk_raises_naming_its_offset_or_is_skipped_when_lenient(small, tmp_path):
+    path, events = small
+    with IndexedReader(path) as reader:
+        info, recs = reader.read_chunk(3)
+    data = bytearray(path.read_bytes())
+    data[info.body_offset + 5] ^= 0xFF
+    bad = tmp_path / "bad.pdlz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(LogFormatError) as caught, IndexedReader(bad) as reader:
+        list(reader.events())
+    assert caught.value.offset == info.offset
+    assert str(info.offset) in str(caught.value)
+    with IndexedReader(bad, lenient=True) as reader:
+        got = [(e.received_ns, e.payload) for e in reader.events()]
+        assert [d.offset for d in reader.problems] == [info.offset]
+    lost = set(recs.seqs)
+    assert got == [ev for s, ev in enumerate(events) if s not in lost]
+
+
+def test_a_corrupt_chunk_header_in_a_file_without_index_is_skipped_by_resynchronising(small, tmp_path):
+    path, events = small
+    with IndexedReader(path) as reader:
+        info, recs = reader.read_chunk(2)
+        index_offset = reader.data_end
+    data = bytearray(path.read_bytes()[:index_offset])  # no index: the reader must scan
+    data[info.offset + 9] ^= 0x55
+    bad = tmp_path / "bad.pdlz"
+    bad.write_bytes(bytes(data))
+    with IndexedReader(bad, lenient=True) as reader:
+        got = [p for _, p in ((e.received_ns, e.payload) for e in reader.events())]
+        assert reader.problems[0].offset == info.offset
+    assert got == [p for s, (_, p) in enumerate(events) if s not in set(recs.seqs)]
+    with pytest.raises(LogFormatError, match=f"byte {info.offset}"), IndexedReader(bad) as reader:
+        list(reader.events())
+
+
+def test_a_container_reads_from_a_pipe(small):
+    path, events = small
+    reader_fd, writer_fd = os.pipe()
+    with open(path, "rb") as src, os.fdopen(writer_fd, "wb") as w, os.fdopen(reader_fd, "rb") as r:
+        import threading
+
+        feeder = threading.Thread(target=lambda: (w.write(src.read()), w.close()))
+        feeder.start()
+        got = [(e.received_ns, e.payload) for e in read_indexed_stream(r)]
+        feeder.join()
+    assert got == events
+
+
+def test_a_stream_cut_short_ends_cleanly_with_a_warning(small):
+    import io
+
+    path, events = small
+    data = path.read_bytes()
+    with pytest.warns(TruncatedLogWarning):
+        got = [(e.received_ns, e.payload) for e in read_indexed_stream(io.BytesIO(data[: len(data) // 2]))]
+    assert got and set(got) <= set(events)
+
+
+def test_a_stream_can_be_filtered_by_kind_and_time(small):
+    import io
+
+    path, events = small
+    lo, hi = events[0][0] + 500_000_000, events[0][0] + 2_000_000_000
+    got = [e.payload for e in read_indexed_stream(io.BytesIO(path.read_bytes()), kinds=["image"], lo=lo, hi=hi)]
+    assert got == [p for t, p in events if p[0] == 0x1A and lo <= t < hi]
+
+
+def test_chunk_and_header_codecs_round_trip():
+    records = [(7, 1_000, b"\x3a\x02\x08\x01"), (9, 900, b""), (10, 2_000, b"\x1a\x01x")]
+    data = fmt.encode_chunk(records, 7)
+    info = fmt.decode_chunk_header(data, 100)
+    recs = fmt.decode_chunk_body(info, data[info.header_size :])
+    assert recs.seqs == [7, 9, 10] and recs.times == [1_000, 900, 2_000]
+    assert (info.start_ns, info.end_ns, info.counts) == (900, 2_000, {0: 1, 3: 1, 7: 1})
+    assert [bytes(recs.body[a:b]) for a, b in zip(recs.starts, recs.ends, strict=True)] == [r[2] for r in records]
+    meta, size = fmt.decode_header(fmt.encode_header({"source": "ws://x"}))
+    assert meta == {"source": "ws://x"}
+
+
+def test_a_newer_major_version_is_refused_clearly(tmp_path):
+    header = bytearray(fmt.encode_header({}))
+    header[8] = 2
+    path = tmp_path / "v2.pdlz"
+    path.write_bytes(bytes(header))
+    with pytest.raises(LogFormatError, match="version 2"):
+        open_log(path)
+
+
+# ---------------------------------------------------------------- fuzzing
+
+
+class Seeds(tuple):
+    """(container bytes, classic bytes), with a short repr for hypothesis reports."""
+
+    def __repr__(self) -> str:
+        return f"<seed files of {len(self[0])} and {len(self[1])} bytes>"
+
+
+@pytest.fixture(scope="module")
+def fuzz_seed(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
+    """A tiny container and the same events as a classic log, as bytes."""
+    events = small_stream(1.0)
+    folder = tmp_path_factory.mktemp("fuzz")
+    container = write_container(folder / "f.pdlz", events, chunk_age_ns=200_000_000)
+    classic = folder / "f.bin"
+    with ClassicWriter(classic) as w:
+        for _, p in events:
+            w.write(p)
+    return Seeds((container.read_bytes(), classic.read_bytes()))
+
+
+mutations = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=1 << 20), st.integers(min_value=0, max_value=255)),
+    min_size=1,
+    max_size=6,
+)
+
+
+def mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:
+    buf = bytearray(data)
+    for pos, value in edits:
+        buf[pos % len(buf)] = value
+    return bytes(buf[:cut] if cut is not None else buf)
+
+
+def read_every_way(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedLogWarning)
+        for lenient in (False, True):
+            try:
+                with open_log(path, lenient=lenient) as log:
+                    log.summary()
+                    for _ in log.events():
+                        pass
+                    for _ in log.events(kinds=["image"], start=0.2, end=0.7):
+                        pass
+            except LogFormatError:
+                pass
+        try:
+            with open(path, "rb") as f:
+                if f.read(8) == fmt.MAGIC:
+                    f.seek(0)
+                    for _ in read_indexed_stream(f, lenient=True):
+                        pass
+                else:
+                    for _ in ClassicReader(path):
+                        pass
+        except LogFormatError:
+            pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=mutations, cut=st.one_of(st.none(), st.integers(min_value=0, max_value=1 << 16)))
+def test_mutated_containers_raise_only_log_format_errors(fuzz_seed, tmp_path, edits, cut):
+    path = tmp_path / "m.pdlz"
+    path.write_bytes(mutate(fuzz_seed[0], edits, cut))
+    read_every_way(path)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=mutations, cut=st.one_of(st.none(), st.integers(min_value=0, max_value=1 << 16)))
+def test_mutated_classic_logs_raise_only_log_format_errors(fuzz_seed, tmp_path, edits, cut):
+    path = tmp_path / "m.bin"
+    path.write_bytes(mutate(fuzz_seed[1], edits, cut))
+    read_every_way(path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=mutations)
+def test_mutated_chunks_with_fixed_checksums_raise_only_log_format_errors(fuzz_seed, tmp_path, edits):
+    """Corruption that a checksum would not catch (a buggy writer) still ends in a clean error."""
+    data = bytearray(fuzz_seed[0])
+    _, header_size = fmt.decode_header(bytes(data))
+    info = fmt.decode_chunk_header(bytes(data[header_size:]), header_size)
+    start, stop = info.offset, info.end_offset
+    chunk = bytearray(data[start:stop])
+    for pos, value in edits:
+        chunk[pos % len(chunk)] = value
+    # Recompute both checksums so the reader gets past them.
+    hs = fmt.CHUNK_FIXED_SIZE + 5 * chunk[5] + 4
+    if chunk[:4] == fmt.CHUNK_MAGIC and hs <= len(chunk):
+        body = bytes(chunk[hs:])
+        chunk[44:48] = fmt._u32(body).to_bytes(4, "little")
+        chunk[hs - 4 : hs] = fmt._u32(bytes(chunk[: hs - 4])).to_bytes(4, "little")
+    path = tmp_path / "m.pdlz"
+    path.write_bytes(bytes(data[:start] + chunk + data[stop:]))
+    read_every_way(path)
