@@ -1,0 +1,102 @@
+"""`pdlogkit video` and the original `pdlog --video`: thin commands over `write_video`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+from pdlogkit import open_log
+from pdlogkit.cli import main
+from pdlogkit.cli.common import BAD_INPUT, PROBLEMS, USAGE
+from pdlogkit.cli.video import pdlog_main
+from pdlogkit.files.classic import ClassicWriter
+from pdlogkit.schema import Image, PurpleDropEvent
+from pdlogkit.synth import write_log
+
+
+@pytest.fixture(scope="module")
+def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 s of camera at 10 fps, 160x120, plus one frame with no timestamp."""
+    path = tmp_path_factory.mktemp("video") / "run.bin"
+    write_log(path, 3.0, fps=10, frame_size=(160, 120), seed=9)
+    jpeg = next(open_log(path).events(kinds=["image"])).message.image.image_data
+    with ClassicWriter(path, append=True) as w:
+        w.write(PurpleDropEvent(image=Image(image_data=jpeg)).SerializeToString())
+    return path
+
+
+def test_video_command_writes_the_file_and_a_json_summary(
+    tmp_path: Path, small_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "clip.mp4"
+
+    code = main(["video", str(small_log), str(out), "--start", "1", "--end", "2.5", "--preset", "ultrafast", "--json"])
+
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    frames = list(av.open(str(out)).decode(video=0))
+    assert summary["frames"] == len(frames) == 15
+    assert (summary["width"], summary["height"], summary["codec"]) == (160, 120, "h264")
+    assert summary["size"] == out.stat().st_size
+
+
+def test_video_command_reports_skipped_frames(
+    tmp_path: Path, small_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "all.mov"
+
+    code = main(["video", str(small_log), str(out), "--codec", "copy", "--fps", "5"])
+
+    assert code == 0
+    text = capsys.readouterr().out
+    assert f"{out}: " in text and "5 fps" in text and "mjpeg in mov" in text
+    images = sum(1 for _ in open_log(small_log).events(kinds=["image"]))
+    assert f"skipped 1 of {images} frames: 1 no timestamp" in text
+
+
+def test_pdlog_video_keeps_the_original_interface(
+    tmp_path: Path, small_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "old.mp4"
+
+    assert pdlog_main(["--video", str(out), str(small_log)]) == 0
+
+    timed = sum(1 for e in open_log(small_log).events(kinds=["image"]) if e.time_ns is not None)
+    assert len(list(av.open(str(out)).decode(video=0))) == timed
+    assert f"{timed} frames" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("pdlog") is None, reason="console scripts not installed")
+def test_pdlog_console_script_runs(tmp_path: Path, small_log: Path) -> None:
+    out = tmp_path / "script.mp4"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "pdlog"), "--video", str(out), str(small_log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
+
+
+def test_errors_become_one_line_and_an_exit_code(
+    tmp_path: Path, sensor_log: Path, small_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["video", str(tmp_path / "missing.bin"), str(tmp_path / "a.mp4")]) == BAD_INPUT
+    assert "missing.bin" in capsys.readouterr().err
+
+    assert main(["video", str(sensor_log), str(tmp_path / "b.mp4")]) == PROBLEMS
+    assert "no camera frames" in capsys.readouterr().err
+
+    assert main(["video", str(small_log), str(tmp_path / "c.avi")]) == USAGE
+    assert "extension" in capsys.readouterr().err
+
+    assert pdlog_main(["--video", str(tmp_path / "d.mp4"), str(tmp_path / "missing.bin")]) == BAD_INPUT
+    assert capsys.readouterr().err.startswith("pdlog: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

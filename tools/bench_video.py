@@ -1,0 +1,161 @@
+"""Benchmark `pdlogkit video` against the ffmpeg command-line tool on the same JPEG frames.
+
+Both get the same frames with the same timing (ffmpeg from a concat list with each
+frame's duration) and the same codec settings (libx264, yuv420p, crf, preset,
+faststart; or the JPEGs copied into a .mov). Each run is a separate process, so
+the wall time includes start-up and the peak memory is the process's own.
+
+    flock /tmp/pdlogkit-bench.lock python tools/bench_video.py [--frames 300] [--size 1024x768]
+
+Needs `ffmpeg` on PATH (Debian: apt-get install ffmpeg); pdlogkit itself never runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pdlogkit import open_log
+from pdlogkit.synth import write_log
+
+DATA = Path("/work/bench-data")
+
+
+def make_log(frames: int, size: tuple[int, int], fps: float) -> Path:
+    """A synthetic log with `frames` camera frames (cached between runs)."""
+    path = DATA / f"video-{frames}-{size[0]}x{size[1]}.bin"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        write_log(tmp, frames / fps + 0.05, fps=fps, frame_size=size, seed=11)
+        tmp.rename(path)
+    return path
+
+
+def make_concat(log: Path) -> tuple[Path, int]:
+    """The log's JPEGs as files and an ffconcat list giving each its duration (as long as to the next one)."""
+    folder = log.with_suffix(".frames")
+    listing = folder / "list.ffconcat"
+    if not listing.exists():
+        folder.mkdir(exist_ok=True)
+        lines = ["ffconcat version 1.0"]
+        previous: int | None = None
+        for i, event in enumerate(open_log(log).events(kinds=["image"])):
+            (folder / f"{i:06d}.jpg").write_bytes(event.message.image.image_data)
+            if previous is not None:
+                lines.append(f"duration {(event.time_ns - previous) / 1e9:.6f}")
+            lines.append(f"file {i:06d}.jpg")
+            previous = event.time_ns
+        listing.write_text("\n".join(lines) + "\n")
+    return listing, sum(1 for line in listing.read_text().splitlines() if line.startswith("file "))
+
+
+def _peak_mb(pid: int) -> float | None:
+    """The process's peak resident memory so far (VmHWM: of its own image, not the parent it was forked from)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def measure(cmd: list[str]) -> tuple[float, float, str]:
+    """Run a command; its wall time in s, peak resident memory in MB, and what it printed on stderr.
+
+    The peak is polled from /proc while it runs (wait4's ru_maxrss would count the
+    Python parent's memory, which the child has until it execs).
+    """
+    began = time.perf_counter()
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _peak_mb(proc.pid) or 0.0)
+            time.sleep(0.005)
+        wall = time.perf_counter() - began
+        err_file.seek(0)
+        err = err_file.read().decode(errors="replace")
+    if proc.returncode:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
+    return wall, peak, err
+
+
+def ours(log: Path, out: Path, codec: str, crf: int, preset: str) -> list[str]:
+    code = (
+        "import sys; from pdlogkit.video import write_video; "
+        f"s = write_video({str(log)!r}, {str(out)!r}, codec={codec!r}, crf={crf}, preset={preset!r}); "
+        "print(f'{s.elapsed:.4f}', file=sys.stderr)"
+    )
+    return [sys.executable, "-c", code]
+
+
+def ffmpeg(listing: Path, out: Path, codec: str, crf: int, preset: str) -> list[str]:
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0"]
+    cmd += ["-i", str(listing)]
+    if codec == "copy":
+        return [*cmd, "-c:v", "copy", str(out)]
+    x264 = ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", "yuv420p", "-fps_mode", "vfr"]
+    return [*cmd, *x264, "-movflags", "+faststart", str(out)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=300, help="camera frames (default 300)")
+    parser.add_argument("--copy-frames", type=int, default=3000, help="frames for the copy runs (default 3000)")
+    parser.add_argument("--size", default="1024x768", help="frame size WxH (default 1024x768)")
+    parser.add_argument("--fps", type=float, default=10.0, help="camera frame rate of the log (default 10)")
+    parser.add_argument("--crf", type=int, default=23)
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, best kept (default 3)")
+    args = parser.parse_args()
+    if shutil.which("ffmpeg") is None:
+        sys.exit("ffmpeg not found on PATH (Debian: apt-get install ffmpeg)")
+    size = tuple(int(v) for v in args.size.split("x"))
+    DATA.mkdir(parents=True, exist_ok=True)
+    out = DATA / "out"
+    out.mkdir(exist_ok=True)
+
+    rows = []
+    for codec, n, ext in (("h264", args.frames, "mp4"), ("copy", args.copy_frames, "mov")):
+        log = make_log(n, size, args.fps)  # type: ignore[arg-type]
+        listing, count = make_concat(log)
+        best: dict[str, tuple[float, float, str]] = {}
+        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+            for tool, cmd in (
+                ("ffmpeg", ffmpeg(listing, out / f"ffmpeg.{ext}", codec, args.crf, args.preset)),
+                ("pdlogkit", ours(log, out / f"pdlogkit.{ext}", codec, args.crf, args.preset)),
+            ):
+                result = measure(cmd)
+                if tool not in best or result[0] < best[tool][0]:
+                    best[tool] = result
+        for tool in ("ffmpeg", "pdlogkit"):
+            wall, peak, err = best[tool]
+            work = float(err.split()[-1]) if tool == "pdlogkit" else None  # write_video's own time
+            rows.append((tool, codec, count, wall, count / wall, peak, work))
+        ratio = best["ffmpeg"][0] / best["pdlogkit"][0]
+        rows.append(("ratio", codec, count, None, ratio, None, None))
+
+    print(f"{args.size} JPEG frames, crf {args.crf}, preset {args.preset}, best of {args.repeat}, 2 cores")
+    print("wall: the whole process, start-up included; in-process: write_video's own time")
+    head = f"| {'tool':<15} | {'codec':<5} | {'frames':>6} | {'wall s':>7} | {'frames/s':>9} | {'peak MB':>7} |"
+    print(f"{head} {'in-process frames/s':>19} |")
+    print(f"|{'-' * 17}|{'-' * 7}|{'-' * 8}|{'-' * 9}|{'-' * 11}|{'-' * 9}|{'-' * 21}|")
+    for tool, codec, count, wall, rate, peak, work in rows:
+        if tool == "ratio":
+            print(f"| {'speed vs ffmpeg':<15} | {codec:<5} | {'':>6} | {'':>7} | {rate:>8.2f}x | {'':>7} | {'':>19} |")
+        else:
+            inside = f"{count / work:.0f}" if work else ""
+            line = f"| {tool:<15} | {codec:<5} | {count:>6} | {wall:>7.2f} | {rate:>9.0f} | {peak:>7.0f} |"
+            print(f"{line} {inside:>19} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
