@@ -1,5 +1,6 @@
 """pdlogkit: record, store, inspect, replay and turn into video a PurpleDrop gateway's event stream."""
 
+from ._version import __version__
 from .errors import (
     GatewayUnreachable,
     LogFormatError,
@@ -11,12 +12,13 @@ from .errors import (
 )
 from .events import KINDS, Event
 from .log import Log, LogSummary, open_log, open_writer
-
-__version__ = "0.1.0"
+from .record import AsyncEventRecorder, EventRecorder, SegmentSummary
 
 __all__ = [
     "KINDS",
+    "AsyncEventRecorder",
     "Event",
+    "EventRecorder",
     "GatewayUnreachable",
     "Log",
     "LogFormatError",
@@ -25,6 +27,7 @@ __all__ = [
     "RecorderError",
     "RecorderStateError",
     "RecordingFailed",
+    "SegmentSummary",
     "TruncatedLogWarning",
     "__version__",
     "open_log",

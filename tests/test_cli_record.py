@@ -113,7 +113,16 @@ def test_split_duration_cuts_numbered_files_without_losing_events(gateway, tmp_p
 
 def test_an_unreachable_gateway_exits_4_with_a_clear_message(tmp_path):
     result = subprocess.run(
-        [*PDLOGKIT, "record", "ws://127.0.0.1:9", str(tmp_path / "x.bin"), "--duration", "1"],
+        [
+            *PDLOGKIT,
+            "record",
+            "ws://127.0.0.1:9",
+            str(tmp_path / "x.bin"),
+            "--duration",
+            "1",
+            "--connect-timeout",
+            "0.5",
+        ],
         capture_output=True,
         text=True,
     )

@@ -14,6 +14,8 @@ import time
 import pytest
 
 from pdlogkit import (
+    AsyncEventRecorder,
+    EventRecorder,
     GatewayUnreachable,
     RecorderStateError,
     RecordingFailed,
@@ -22,7 +24,6 @@ from pdlogkit import (
 from pdlogkit import schema as pb
 from pdlogkit.files.classic import ClassicReader
 from pdlogkit.formats.classic import encode_record
-from pdlogkit.record import AsyncEventRecorder, EventRecorder
 from pdlogkit.synth import SynthGateway
 
 

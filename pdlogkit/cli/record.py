@@ -41,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--split-duration", type=float, metavar="S", help="start a new file every S seconds")
     p.add_argument("--format", choices=("classic", "indexed"), help="log format (default: from OUT's extension)")
     p.add_argument("--max-message-size", type=float, default=64, metavar="MB", help="largest message (default 64)")
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="give up if the gateway is not reached (default 5)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_record)
 
@@ -66,6 +73,7 @@ def _record(args: argparse.Namespace) -> int:
             pre_roll=args.pre_roll,
             format=args.format,
             max_message_size=round(args.max_message_size * 1024 * 1024),
+            connect_timeout=args.connect_timeout,
         )
         status_line.close()
     _print_summaries(summaries, args.json)

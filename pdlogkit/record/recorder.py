@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
 from .._loop import BackgroundLoop
+from .._version import __version__
 from ..errors import GatewayUnreachable, RecorderError, RecorderStateError, RecordingFailed
 from ..events import Event
 from .segments import PRE_ROLL_MAX_BYTES, SegmentKeeper, SegmentSummary
