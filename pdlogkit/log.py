@@ -402,7 +402,7 @@ class IndexedLog(Log):
                 summary = _from_stats(reader.stats, self.path, self.format, reader.file_size, source="index", **extra)
             else:
                 builder = SummaryBuilder()
-                for event in reader.events():
+                for event in reader.events(warn=False):
                     builder.add(event.kind, len(event.payload), event.received_ns)
                 summary = builder.build(self.path, self.format, reader.file_size, **extra)
             summary.problems = self.problems

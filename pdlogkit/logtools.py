@@ -14,11 +14,12 @@ import heapq
 import itertools
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import LogFormatError
+from .errors import LogFormatError, TruncatedLogWarning
 from .events import Event
 from .files import sidecar as _sidecar
 from .files.classic import ClassicReader, ClassicWriter
@@ -234,7 +235,8 @@ def verify_log(path: str | os.PathLike[str], *, progress: Progress = None) -> Ve
     Receive times (or timestamps) that step back more than a second are warnings.
     """
     path = os.fspath(path)
-    with open_log(path, lenient=True) as log:
+    with open_log(path, lenient=True) as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedLogWarning)  # reported as a problem instead
         report = VerifyReport(path, log.format)
         if isinstance(log, IndexedLog):
             _verify_container(log, report, progress)
@@ -347,7 +349,8 @@ def recover_log(
     t0 = time.perf_counter()
     _refuse_same(src, dst)
     lost: list[str] = []
-    with open_log(src, lenient=True) as log:
+    with open_log(src, lenient=True) as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedLogWarning)  # reported in `lost` instead
         meta = _metadata(log, recovered_from=os.path.basename(os.fspath(src)))
         writer = _writer(dst, format, level, meta)
         if isinstance(log, IndexedLog):

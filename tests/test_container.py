@@ -59,7 +59,7 @@ def test_camera_frames_sit_in_uncompressed_chunks_of_their_own(small):
     path, _ = small
     with IndexedReader(path) as reader:
         for i in range(reader.chunk_count):
-            info, recs = reader.read_chunk(i)
+            info, _ = reader.read_chunk(i)
             has_image = fmt.IMAGE_CODE in info.counts
             assert not has_image or (set(info.counts) == {fmt.IMAGE_CODE} and not info.compressed)
             assert has_image or info.compressed
@@ -223,7 +223,7 @@ def test_chunk_and_header_codecs_round_trip():
     assert recs.seqs == [7, 9, 10] and recs.times == [1_000, 900, 2_000]
     assert (info.start_ns, info.end_ns, info.counts) == (900, 2_000, {0: 1, 3: 1, 7: 1})
     assert [bytes(recs.body[a:b]) for a, b in zip(recs.starts, recs.ends, strict=True)] == [r[2] for r in records]
-    meta, size = fmt.decode_header(fmt.encode_header({"source": "ws://x"}))
+    meta, _ = fmt.decode_header(fmt.encode_header({"source": "ws://x"}))
     assert meta == {"source": "ws://x"}
 
 

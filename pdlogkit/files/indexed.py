@@ -396,9 +396,12 @@ class IndexedReader:
             return None
 
     def events(
-        self, kinds: Iterable[str] | None = None, lo: int | None = None, hi: int | None = None
+        self, kinds: Iterable[str] | None = None, lo: int | None = None, hi: int | None = None, *, warn: bool = True
     ) -> Iterator[Event]:
-        """Events in the order written, of `kinds` (None: all) with receive time in [lo, hi)."""
+        """Events in the order written, of `kinds` (None: all) with receive time in [lo, hi).
+
+        A file cut short is reported once per read as a `TruncatedLogWarning` unless `warn` is false.
+        """
         chosen = frozenset(kinds) if kinds is not None else None
         ids = self.select(chosen, lo, hi)
         stop = self._first_damage()
@@ -408,7 +411,7 @@ class IndexedReader:
         yield from _merge(ids, self.index.first_seqs, self._load, _codes(chosen), lo, hi, self.path)  # type: ignore[union-attr]
         if stop is not None and not self.lenient:
             raise LogFormatError(stop.reason, path=self.path, offset=stop.offset)
-        if self.truncation is not None:
+        if self.truncation is not None and warn:
             warnings.warn(f"{self.path}: {self.truncation}", TruncatedLogWarning, stacklevel=2)
 
     def _first_damage(self) -> Damage | None:
