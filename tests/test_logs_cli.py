@@ -1,0 +1,109 @@
+"""The log commands from a shell's point of view: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pdlogkit.cli import main
+from pdlogkit.cli.common import BAD_INPUT, OK, PROBLEMS, USAGE
+
+
+@pytest.fixture
+def container(synth_log: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "run.pdlz"
+    assert main(["convert", str(synth_log), str(out)]) == OK
+    return out
+
+
+def test_info_prints_a_table_or_json(container, capsys):
+    capsys.readouterr()
+    assert main(["info", str(container)]) == OK
+    table = capsys.readouterr().out
+    assert "active_capacitance" in table and "indexed" in table
+    assert main(["info", "--json", str(container)]) == OK
+    data = json.loads(capsys.readouterr().out)
+    assert data["format"] == "indexed" and data["source"] == "index" and data["counts"]["image"] == 200
+
+
+def test_cat_prints_json_lines_of_the_window_and_kinds_asked_for(container, capsys):
+    capsys.readouterr()
+    assert main(["cat", str(container), "--kinds", "image", "--start", "2", "--end", "3"]) == OK
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 10
+    assert all(line["kind"] == "image" and "sha256" in line["fields"]["image_data"] for line in lines)
+
+
+def test_cat_stops_quietly_when_the_reader_goes_away(container):
+    cli = f"{sys.executable} -c 'import sys; from pdlogkit.cli import main; sys.exit(main())'"
+    proc = subprocess.run(
+        f"{cli} cat {container} | head -n 3",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
+    assert len(proc.stdout.splitlines()) == 3
+    assert "Traceback" not in proc.stderr
+
+
+def test_convert_both_ways_and_verify(synth_log, container, tmp_path, capsys):
+    back = tmp_path / "back.bin"
+    assert main(["convert", "--json", str(container), str(back)]) == OK
+    assert json.loads(capsys.readouterr().out)["format"] == "classic"
+    assert back.read_bytes() == synth_log.read_bytes()
+    forced = tmp_path / "forced.log"
+    assert main(["convert", "--format", "indexed", "--level", "9", str(synth_log), str(forced)]) == OK
+    assert forced.read_bytes()[:5] == b"\x89PDLZ"
+    assert main(["verify", str(forced)]) == OK
+
+
+def test_verify_exits_with_problems_on_a_damaged_log(container, tmp_path, capsys):
+    data = container.read_bytes()
+    cut = tmp_path / "cut.pdlz"
+    cut.write_bytes(data[: len(data) // 2])
+    assert main(["verify", str(cut)]) == PROBLEMS
+    assert "problem:" in capsys.readouterr().out
+    assert main(["verify", "--json", str(cut)]) == PROBLEMS
+    assert json.loads(capsys.readouterr().out)["ok"] is False
+
+
+def test_recover_exit_codes_say_nothing_lost_some_lost_nothing_recoverable(container, tmp_path):
+    data = container.read_bytes()
+    from pdlogkit.files.indexed import IndexedReader
+
+    with IndexedReader(container) as reader:
+        index_offset = reader.data_end
+    unclosed, cut, empty = tmp_path / "unclosed.pdlz", tmp_path / "cut.pdlz", tmp_path / "empty.pdlz"
+    unclosed.write_bytes(data[:index_offset])
+    cut.write_bytes(data[: index_offset - 1000])
+    empty.write_bytes(data[:150])
+    assert main(["recover", str(unclosed), str(tmp_path / "a.pdlz")]) == OK
+    assert main(["recover", str(cut), str(tmp_path / "b.pdlz")]) == PROBLEMS
+    assert main(["recover", str(empty), str(tmp_path / "c.pdlz")]) == BAD_INPUT
+
+
+def test_slice_merge_and_index(synth_log, container, tmp_path):
+    part = tmp_path / "part.bin"
+    assert main(["slice", str(container), str(part), "--start", "1", "--end", "2", "--kinds", "image"]) == OK
+    assert part.stat().st_size > 0
+    merged = tmp_path / "merged.pdlz"
+    assert main(["merge", str(merged), str(container), str(part)]) == OK
+    classic = tmp_path / "c.bin"
+    classic.write_bytes(synth_log.read_bytes())
+    assert main(["index", str(classic)]) == OK
+    assert (tmp_path / "c.bin.pdidx").exists()
+
+
+def test_bad_input_and_bad_arguments_get_their_exit_codes(tmp_path, capsys):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\xff" * 100)
+    assert main(["info", str(junk)]) == BAD_INPUT
+    assert main(["verify", str(tmp_path / "missing.pdlz")]) == BAD_INPUT
+    assert "byte 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["cat", str(junk), "--start", "yesterday"])
+    assert exit_.value.code == USAGE
