@@ -180,8 +180,10 @@ class AsyncEventRecorder:
             self.received += 1
             self.received_bytes += len(message)
             keeper.on_event(message, received_ns)
-            if on_event is not None and keeper.recording and keeper.wanted(message):  # pdrecord -v
-                on_event(Event(message, received_ns=received_ns))
+            if on_event is not None and keeper.recording:  # pdrecord -v
+                event = Event(message, received_ns=received_ns)
+                if keeper.wanted(event.kind):
+                    on_event(event)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -200,7 +202,7 @@ class AsyncEventRecorder:
 
     def status(self) -> RecorderStatus:
         """A snapshot of the recorder, for a status line."""
-        summary = self._keeper._summary
+        summary = self._keeper.current
         return RecorderStatus(
             connected=self.connected,
             recording=self.is_recording,

@@ -101,15 +101,19 @@ class SegmentKeeper:
         """Whether a segment is open."""
         return self._writer is not None
 
-    def wanted(self, payload: bytes) -> bool:
-        """Whether include/exclude let this event through."""
-        kind = kind_of(payload)
+    @property
+    def current(self) -> SegmentSummary | None:
+        """The summary so far of the open segment, if any."""
+        return self._summary
+
+    def wanted(self, kind: str) -> bool:
+        """Whether include/exclude let events of this kind through."""
         return (self.include is None or kind in self.include) and kind not in self.exclude
 
     def on_event(self, payload: bytes, received_ns: int) -> None:
         """Take one event from the gateway."""
         kind = kind_of(payload)
-        if (self.include is not None and kind not in self.include) or kind in self.exclude:
+        if not self.wanted(kind):
             self.filtered += 1
             return
         if self._writer is not None:
