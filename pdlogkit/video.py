@@ -21,6 +21,7 @@ Bad frames are never fatal, each is counted under a reason in `VideoSummary.skip
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
 import statistics
@@ -36,6 +37,8 @@ from typing import Any, TypeVar
 from .errors import LogFormatError, VideoError
 from .events import Event
 from .log import Log, TimeBound, open_log
+
+# PyAV is imported where it is used: the command line loads this module for every command.
 
 #: Presentation times are in this time base (the MPEG clock): exact to 11 microseconds.
 TIME_BASE = Fraction(1, 90_000)
@@ -66,6 +69,9 @@ SKIP_REASONS = ("no_timestamp", "out_of_order", "corrupt", "size_mismatch")
 
 #: Output container by file extension.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+#: FFmpeg's AVColorSpace for BT.601 (625-line): the matrix of JPEG (JFIF) frames.
+AVCOL_SPC_BT470BG = 5
 
 # Start-of-frame markers that carry the image size (all SOFn but DHT, JPG and DAC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -335,7 +341,7 @@ class _Decoder:
         self._reformatter = VideoReformatter()  # reused: it keeps its scaler between frames
         self.size: tuple[int, int] | None = None  # output size (even), set by the first frame
         self.cropped = False
-        self._crop: Any = None  # filter graph cropping the first frame's odd size to even
+        self._crops: dict[str, Any] = {}  # pixel format -> filter graph cropping an odd first size to even
         self._crop_from: tuple[int, int] | None = None
 
     @staticmethod
@@ -365,14 +371,16 @@ class _Decoder:
             self.size = (frame.width & ~1, frame.height & ~1)
             self.cropped = self.size != (frame.width, frame.height)
             if self.cropped:
-                self._crop = self._crop_graph(frame)
                 self._crop_from = (frame.width, frame.height)
         full = frame.format.name.startswith("yuvj") or frame.color_range == ColorRange.JPEG
         src_range = ColorRange.JPEG if full else ColorRange.MPEG
         scaled = False
-        if self._crop is not None and (frame.width, frame.height) == self._crop_from:
-            self._crop.push(frame)
-            frame = self._crop.pull()
+        if (frame.width, frame.height) == self._crop_from:
+            crop = self._crops.get(frame.format.name) or self._crops.setdefault(
+                frame.format.name, self._crop_graph(frame)
+            )
+            crop.push(frame)
+            frame = crop.pull()
         elif (frame.width, frame.height) != self.size:
             scaled = True
         width, height = self.size
@@ -434,7 +442,10 @@ class _Writer:
 
                 stream = self._out.add_stream("libx264", options=x264)
                 stream.pix_fmt = "yuv420p"
+                # Say what the pixels are: JPEG's BT.601 matrix in limited range. Unsaid, players
+                # guess BT.709 for frames 720 lines or taller and shift the colours.
                 stream.codec_context.color_range = ColorRange.MPEG
+                stream.codec_context.colorspace = AVCOL_SPC_BT470BG
             else:
                 stream = self._out.add_stream("mjpeg")
                 stream.pix_fmt = "yuvj420p"
@@ -541,10 +552,13 @@ def write_video(
     _check_options(codec, crf, preset, fps)
     out = os.fspath(out_path)
     container = _container_for(out)
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, "no such folder for the video", folder)
     opened = not isinstance(log, Log)
     the_log = open_log(log) if opened else log  # type: ignore[arg-type]
     began = time.perf_counter()
-    tmp = os.path.join(os.path.dirname(os.path.abspath(out)), f".{os.path.basename(out)}.part{Path(out).suffix}")
+    tmp = os.path.join(folder, f".{os.path.basename(out)}.part{Path(out).suffix}")
     try:
         total = _window_seconds(the_log, start, end) if progress is not None else None
         clock = FrameClock()
@@ -607,14 +621,14 @@ def write_video(
 
 
 def _window_seconds(log: Log, start: TimeBound, end: TimeBound) -> float | None:
-    """Seconds of log time in [start, end), for a progress bar (relative bounds only)."""
-    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
-        return max(0.0, float(end) - float(start))
-    if start is None or isinstance(start, (int, float)):
-        duration = log.summary().duration
-        stop = min(duration, float(end)) if isinstance(end, (int, float)) else duration
-        return max(0.0, stop - float(start or 0))
-    return None
+    """Seconds of log time in [start, end), for a progress bar (relative bounds only; None if unknown)."""
+    if start is not None and not isinstance(start, (int, float)):
+        return None
+    if end is None:
+        end = log.summary().duration  # from the index where there is one
+    elif not isinstance(end, (int, float)):
+        return None
+    return max(0.0, float(end) - float(start or 0))
 
 
 def _no_frames_message(log: Log, tally: _Tally) -> str:

@@ -86,6 +86,8 @@ def test_h264_video_shows_every_frame_at_its_own_time(tmp_path: Path) -> None:
     stream = container.streams.video[0]
     assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 320, 240)
     assert frames[0].format.name == "yuv420p"
+    # Limited range with JPEG's BT.601 matrix, said in the file so players do not guess BT.709.
+    assert (stream.codec_context.color_range, stream.codec_context.colorspace) == (1, 5)
     # The last frame lasts a typical frame interval: the median one.
     typical = statistics.median(b - a for a, b in itertools.pairwise(times))
     expected = (times[-1] - times[0] + typical) / 1e9
