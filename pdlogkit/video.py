@@ -589,6 +589,8 @@ def write_video(
                 raise VideoError(_no_frames_message(the_log, tally))
             writer.close()
             seconds = float((pts + duration) * time_base)
+            if progress is not None:
+                progress(seconds, total)
         except BaseException:
             if writer is not None:
                 writer.abort()
