@@ -77,7 +77,7 @@ AVCOL_SPC_BT470BG = 5
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _STANDALONE_MARKERS = frozenset(range(0xD0, 0xD8)) | {0x01, 0xD8}
 
-Progress = Callable[[float, "float | None"], None]
+ProgressCallback = Callable[[float, "float | None"], None]
 T = TypeVar("T")
 
 
@@ -538,7 +538,7 @@ def write_video(
     crf: int = 23,
     preset: str = "medium",
     fps: float | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> VideoSummary:
     """Write the camera frames of a log (or of its window [start, end)) to a video file.
 
