@@ -345,14 +345,15 @@ class IndexedLog(Log):
 
     A file without an index (cut short, recorder killed) is read by scanning its
     chunk headers. `lenient` skips corrupt chunks (listed in `problems`) instead of
-    raising `LogFormatError` at the first.
+    raising `LogFormatError` at the first. `verify=False` skips the chunk checksums
+    (what mcap's reader does by default), for speed on trusted files.
     """
 
     format = "indexed"
 
-    def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False, verify: bool = True) -> None:
         self.path = os.fspath(path)
-        self.reader = IndexedReader(self.path, lenient=lenient)
+        self.reader = IndexedReader(self.path, lenient=lenient, verify=verify)
         #: The metadata of the file's header (source, recorder, time_source, ...).
         self.metadata: dict[str, Any] = self.reader.metadata
         self.truncation: Truncation | None = self.reader.truncation

@@ -218,9 +218,11 @@ class IndexedReader:
     before it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False, verify: bool = True) -> None:
         self.path = os.fspath(path)
         self.lenient = lenient
+        #: Whether chunk bodies' checksums are checked on reading (the columns are checked always).
+        self.verify = verify
         self._fd = os.open(self.path, os.O_RDONLY)
         try:
             self._open()
@@ -369,7 +371,7 @@ class IndexedReader:
             ids = [i for i in ids if masks[i] & want]
         return sorted(ids, key=index.first_seqs.__getitem__)
 
-    def read_chunk(self, i: int, *, verify: bool = True) -> tuple[fmt.ChunkInfo, fmt.ChunkRecords]:
+    def read_chunk(self, i: int, *, verify: bool | None = None) -> tuple[fmt.ChunkInfo, fmt.ChunkRecords]:
         """Chunk `i`'s header and records; `LogFormatError` if it is corrupt."""
         index = self.index
         assert index is not None
@@ -380,7 +382,8 @@ class IndexedReader:
                 raise LogFormatError("chunk header disagrees with the index", offset=offset)
             if info.end_offset > self.data_end:
                 raise LogFormatError("chunk runs past the end of the chunk area", offset=offset)
-            return info, fmt.decode_chunk_body(info, self._pread(info.stored_size, info.body_offset), verify=verify)
+            body = self._pread(info.stored_size, info.body_offset)
+            return info, fmt.decode_chunk_body(info, body, verify=self.verify if verify is None else verify)
         except LogFormatError as exc:
             raise LogFormatError(exc.reason, path=self.path, offset=exc.offset) from None
 
@@ -408,11 +411,17 @@ class IndexedReader:
         if stop is not None and not self.lenient:
             assert self.index is not None
             ids = [i for i in ids if self.index.offsets[i] < stop.offset]
-        yield from _merge(ids, self.index.first_seqs, self._load, _codes(chosen), lo, hi, self.path)  # type: ignore[union-attr]
+        loaded = self._loaded(ids)
+        yield from _merge(ids, self.index.first_seqs, loaded, _codes(chosen), lo, hi, self.path)  # type: ignore[union-attr]
         if stop is not None and not self.lenient:
             raise LogFormatError(stop.reason, path=self.path, offset=stop.offset)
         if self.truncation is not None and warn:
             warnings.warn(f"{self.path}: {self.truncation}", TruncatedLogWarning, stacklevel=2)
+
+    def _loaded(self, ids: list[int]) -> Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None]:
+        # A read-ahead thread was tried: on two shared cores the hand-offs cost more than they saved.
+        for i in ids:
+            yield self._load(i)
 
     def _first_damage(self) -> Damage | None:
         damage = [d for d in self.problems if not d.reason.startswith("index unreadable")]
@@ -456,7 +465,7 @@ def _emit(info: fmt.ChunkInfo, recs: fmt.ChunkRecords, picks: list[int], path: s
 def _merge(
     ids: list[int],
     first_seqs: list[int],
-    load: Any,
+    loaded: Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None],
     codes: frozenset[int] | None,
     lo: int | None,
     hi: int | None,
@@ -474,10 +483,10 @@ def _merge(
     while pending or heap:
         while pending and (not heap or first_seqs[pending[-1]] <= heap[0][0]):
             i = pending.pop()
-            loaded = load(i)
-            if loaded is None:
+            chunk = next(loaded)  # `loaded` holds the chunks of `ids` in that order
+            if chunk is None:
                 continue
-            info, recs = loaded
+            info, recs = chunk
             picks = _positions(recs, codes, lo, hi)
             if picks:
                 heapq.heappush(heap, (recs.seqs[picks[0]], i, 0, picks, info, recs))
