@@ -21,16 +21,17 @@ import time
 from pathlib import Path
 
 from pdlogkit import open_log
+from pdlogkit.files.sidecar import sidecar_path, write_sidecar
 from pdlogkit.synth import write_log
 
 DATA = Path("/work/bench-data")
 
 
-def make_log(frames: int, size: tuple[int, int], fps: float) -> Path:
-    """A synthetic log with `frames` camera frames (cached between runs)."""
-    path = DATA / f"video-{frames}-{size[0]}x{size[1]}.bin"
+def make_log(frames: int, size: tuple[int, int], fps: float, suffix: str = ".bin") -> Path:
+    """A synthetic log with `frames` camera frames (cached between runs; the format from `suffix`)."""
+    path = DATA / f"video-{frames}-{size[0]}x{size[1]}{suffix}"
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"{path.stem}.tmp{suffix}")
         write_log(tmp, frames / fps + 0.05, fps=fps, frame_size=size, seed=11)
         tmp.rename(path)
     return path
@@ -87,10 +88,10 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
     return wall, peak, err
 
 
-def ours(log: Path, out: Path, codec: str, crf: int, preset: str) -> list[str]:
+def ours(log: Path, out: Path, codec: str, crf: int, preset: str, window: str = "") -> list[str]:
     code = (
         "import sys; from pdlogkit.video import write_video; "
-        f"s = write_video({str(log)!r}, {str(out)!r}, codec={codec!r}, crf={crf}, preset={preset!r}); "
+        f"s = write_video({str(log)!r}, {str(out)!r}, codec={codec!r}, crf={crf}, preset={preset!r}{window}); "
         "print(f'{s.elapsed:.4f}', file=sys.stderr)"
     )
     return [sys.executable, "-c", code]
@@ -151,6 +152,21 @@ def main() -> int:
         count = make_concat(log)[1]
         rows.append(("pdlogkit", "h264", count, wall, count / wall, peak, float(err.split()[-1])))
 
+    # --start/--end through the log's index: the last 10 s of the long log, scanned / sidecar / container.
+    long_log = make_log(args.copy_frames, size, args.fps)  # type: ignore[arg-type]
+    end = args.copy_frames / args.fps
+    window = f", start={end - 10}, end={end}"
+    cuts = []
+    classic = DATA / "cut-classic.bin"
+    shutil.copyfile(long_log, classic)
+    indexed = make_log(args.copy_frames, size, args.fps, suffix=".pdlz")  # type: ignore[arg-type]
+    for label, path in (("classic, scan", classic), ("classic+sidecar", classic), ("indexed .pdlz", indexed)):
+        if label == "classic+sidecar":
+            write_sidecar(classic)
+        _, _, err = measure(ours(path, out / "cut.mov", "copy", args.crf, args.preset, window))
+        cuts.append((label, float(err.split()[-1])))
+    Path(sidecar_path(classic)).unlink()
+
     print(f"{args.size} JPEG frames, crf {args.crf}, preset {args.preset}, best of {args.repeat}, 2 cores")
     print("wall: the whole process, start-up included; in-process: write_video's own time")
     head = f"| {'tool':<15} | {'codec':<5} | {'frames':>6} | {'wall s':>7} | {'frames/s':>9} | {'peak MB':>7} |"
@@ -163,6 +179,11 @@ def main() -> int:
             inside = f"{count / work:.0f}" if work else ""
             line = f"| {tool:<15} | {codec:<5} | {count:>6} | {wall:>7.2f} | {rate:>9.0f} | {peak:>7.0f} |"
             print(f"{line} {inside:>19} |")
+    print(f"\n--start {end - 10:g} --end {end:g} --codec copy on the {args.copy_frames}-frame log ({args.fps:g} fps)")
+    print(f"| {'log':<15} | {'write_video s':>13} |")
+    print(f"|{'-' * 17}|{'-' * 15}|")
+    for label, seconds in cuts:
+        print(f"| {label:<15} | {seconds:>13.3f} |")
     return 0
 
 
