@@ -11,20 +11,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
+import io
 import itertools
 import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import LogFormatError, TruncatedLogWarning
-from .events import Event
+from .events import Event, check_kinds
 from .files import sidecar as _sidecar
 from .files.classic import ClassicReader, ClassicWriter
-from .files.indexed import LEVEL, IndexedWriter
-from .formats.container import KIND_SLOTS
+from .files.indexed import LEVEL, IndexedWriter, read_indexed_stream
+from .formats.container import KIND_SLOTS, MAGIC, is_container
 from .log import ClassicLog, IndexedLog, Log, LogWriter, TimeBound, format_for, open_log
 from .timeline import CLOCK_STEP_NS, log_clock
 
@@ -399,6 +400,45 @@ def event_dict(t: int | None, event: Event, *, with_images: bool = False) -> dic
     return {"time": None if t is None else t / 1e9, "kind": event.kind, "fields": fields}
 
 
+def stream_events(f: BinaryIO, *, kinds: Iterable[str] | None = None, lenient: bool = False) -> Iterator[Event]:
+    """The events of a log read front to back from a pipe or other stream, either format (told by its first bytes).
+
+    For a container they carry their receive times; a classic stream has none.
+    """
+    wanted = check_kinds(kinds)
+    peek = getattr(f, "peek", None)
+    head = peek(len(MAGIC))[: len(MAGIC)] if peek is not None else b""
+    if peek is not None and is_container(head):
+        return read_indexed_stream(f, kinds=wanted, lenient=lenient, path=getattr(f, "name", None))
+    if peek is None:  # no look-ahead: read the magic's worth and put it back in front
+        head = f.read(len(MAGIC))
+        f = io.BufferedReader(_Prefixed(head, f))  # type: ignore[arg-type]
+        if is_container(head):
+            return read_indexed_stream(f, kinds=wanted, lenient=lenient)
+    return iter(ClassicReader(f, kinds=wanted))
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that yields `prefix`, then the rest of `f`."""
+
+    def __init__(self, prefix: bytes, f: BinaryIO) -> None:
+        self._prefix = prefix
+        self._f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._f.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def event_dicts(
     log: Log | str | os.PathLike[str],
     *,
@@ -430,5 +470,6 @@ __all__ = [
     "merge_logs",
     "recover_log",
     "slice_log",
+    "stream_events",
     "verify_log",
 ]

@@ -50,6 +50,17 @@ def test_cat_stops_quietly_when_the_reader_goes_away(container):
     assert "Traceback" not in proc.stderr
 
 
+def test_cat_reads_a_log_piped_to_it_in_either_format(synth_log, container):
+    cli = f"{sys.executable} -c 'import sys; from pdlogkit.cli import main; sys.exit(main())'"
+    for path in (synth_log, container):
+        proc = subprocess.run(
+            f"cat {path} | {cli} cat - --kinds scan_capacitance", shell=True, capture_output=True, text=True
+        )
+        assert proc.returncode == OK, proc.stderr
+        lines = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert len(lines) == 80 and all(line["kind"] == "scan_capacitance" for line in lines)
+
+
 def test_convert_both_ways_and_verify(synth_log, container, tmp_path, capsys):
     back = tmp_path / "back.bin"
     assert main(["convert", "--json", str(container), str(back)]) == OK

@@ -13,6 +13,7 @@ from typing import Any
 from .. import logtools
 from ..events import KINDS
 from ..log import FORMATS, open_log
+from ..timeline import log_clock
 from .common import BAD_INPUT, OK, PROBLEMS, Progress, fmt_bytes, fmt_duration, print_json
 
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Print events as JSON lines: time (Unix seconds on the log's clock), kind, fields. "
         "Image bytes are shown as size and sha256 unless --with-images.",
     )
-    p.add_argument("log", metavar="LOG")
+    p.add_argument("log", metavar="LOG", help="a log file, or - to read a log streamed to stdin")
     _window_options(p)
     p.add_argument("--with-images", action="store_true", help="include image bytes (base64)")
     p.set_defaults(func=_cat)
@@ -165,10 +166,17 @@ def _info(args: argparse.Namespace) -> int:
 
 def _cat(args: argparse.Namespace) -> int:
     out = sys.stdout
-    try:
-        for item in logtools.event_dicts(
+    if args.log == "-":
+        if args.start is not None or args.end is not None:
+            raise ValueError("--start/--end need a log file, not a stream")
+        events = logtools.stream_events(sys.stdin.buffer, kinds=args.kinds)
+        items = (logtools.event_dict(t, e, with_images=args.with_images) for t, e in log_clock(events))
+    else:
+        items = logtools.event_dicts(
             args.log, kinds=args.kinds, start=args.start, end=args.end, with_images=args.with_images
-        ):
+        )
+    try:
+        for item in items:
             out.write(json.dumps(item, separators=(",", ":")))
             out.write("\n")
         out.flush()
