@@ -1,0 +1,335 @@
+"""The replay server as a client sees it: real websocket clients, real HTTP requests, real logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect as aconnect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from pdlogkit import open_log
+from pdlogkit.replay import DeviceState, ReplayServer
+from pdlogkit.synth import write_log
+from pdlogkit.timeline import log_clock
+
+BOARD = "boards/misl_v6.json"
+
+
+@pytest.fixture(scope="module")
+def camera_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 s with a small camera (320x240 at 10 frames/s)."""
+    path = tmp_path_factory.mktemp("replay") / "camera.bin"
+    write_log(path, 10.0, seed=3, frame_size=(320, 240))
+    return path
+
+
+def payloads(path: Path, **window) -> list[bytes]:
+    with open_log(path) as log:
+        return [e.payload for e in log.events(**window)]
+
+
+def rpc(server: ReplayServer, method: str, *params) -> dict:
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+    return post(server.rpc_url, body)[1]
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def result(server: ReplayServer, method: str, *params):
+    answer = rpc(server, method, *params)
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+def client(url: str):
+    """A websocket client that takes messages of any size and keeps reading while the test looks away."""
+    return connect(url, max_size=None, max_queue=None)
+
+
+def receive(url: str, count: int, timeout: float = 20.0) -> list[bytes]:
+    with client(url) as ws:
+        return [ws.recv(timeout=timeout) for _ in range(count)]
+
+
+def expected_state(path: Path, seconds: float) -> DeviceState:
+    """The state at `seconds`, the slow way: a full scan keeping the latest event of each kind."""
+    state = DeviceState()
+    with open_log(path) as log:
+        limit = log.start_ns + round(seconds * 1e9)
+        for t, event in log_clock(log.events(), log.start_ns):
+            if t is not None and t < limit:
+                state.update(event)
+    return state
+
+
+def test_every_event_is_replayed_byte_for_byte_one_message_each(camera_log):
+    expected = payloads(camera_log)
+    with (
+        ReplayServer(camera_log, speed=0, per_client=True) as server,
+        client(server.ws_url) as ws,
+    ):
+        got = [ws.recv(timeout=20) for _ in expected]
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.3)
+    assert got == expected
+
+
+def test_broadcast_waits_for_the_first_client_so_it_never_misses_the_beginning(camera_log):
+    expected = payloads(camera_log)
+    with ReplayServer(camera_log, speed=1) as server:
+        time.sleep(0.3)
+        status = server.status()
+        assert status["waiting"] and status["time"] == 0.0 and status["events_sent"] == 0
+        assert receive(server.ws_url, 5) == expected[:5]
+
+
+def test_broadcast_late_joiners_get_the_events_from_then_on(camera_log):
+    expected = payloads(camera_log)
+
+    async def scenario(url: str) -> tuple[list[bytes], list[bytes]]:
+        async with aconnect(url, max_size=None) as first:
+            early = [await first.recv() for _ in range(300)]
+            async with aconnect(url, max_size=None) as late:
+                early += [await first.recv() for _ in range(len(expected) - 300)]
+                joined = []
+                while True:
+                    try:
+                        joined.append(await asyncio.wait_for(late.recv(), 1.0))
+                    except TimeoutError:
+                        return early, joined
+
+    with ReplayServer(camera_log, speed=8) as server:
+        early, joined = asyncio.run(scenario(server.ws_url))
+    assert early == expected
+    assert 0 < len(joined) < len(expected) - 300
+    assert joined == expected[-len(joined) :]
+
+
+def test_per_client_playback_gives_every_client_its_own_timeline_from_start(camera_log):
+    expected = payloads(camera_log, start=6.0)
+    with ReplayServer(camera_log, speed=0, per_client=True, start=6.0) as server:
+        first = receive(server.ws_url, len(expected))
+        second = receive(server.ws_url, len(expected))
+    assert first == second == expected
+
+
+def test_kinds_and_exclude_choose_what_is_sent(camera_log):
+    all_events = payloads(camera_log)
+    with open_log(camera_log) as log:
+        no_images = [e.payload for e in log.events() if e.kind != "image"]
+        scans = [e.payload for e in log.events(kinds=["scan_capacitance"])]
+    assert len(no_images) < len(all_events)
+    with ReplayServer(camera_log, speed=0, per_client=True, exclude=["image"]) as server:
+        assert receive(server.ws_url, len(no_images)) == no_images
+    with (
+        ReplayServer(camera_log, speed=0, per_client=True, kinds=["scan_capacitance"]) as server,
+        client(server.ws_url) as ws,
+    ):
+        assert [ws.recv(timeout=20) for _ in scans] == scans
+        assert result(server, "get_temperatures")  # the state still follows the whole log
+
+
+def test_looping_replays_the_window_again_and_again(sensor_log):
+    window = payloads(sensor_log, end=2.0)
+    with ReplayServer(sensor_log, speed=0, end=2.0, loop=True, per_client=True) as server:
+        got = receive(server.ws_url, 2 * len(window) + 10)
+        assert server.stats.loops >= 2
+    assert got[: len(window)] == got[len(window) : 2 * len(window)] == window
+
+
+def test_pause_seek_and_speed_through_the_control_api(sensor_log):
+    with ReplayServer(sensor_log, paused=True) as server, client(server.ws_url) as ws:
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.5)
+        assert result(server, "playback_status")["playing"] is False
+        status = result(server, "playback_seek", 30)
+        assert status["time"] == 30.0 and status["duration"] == pytest.approx(60.0, abs=0.2)
+        assert result(server, "playback_speed", 2.5)["speed"] == 2.5
+        assert result(server, "playback_enable", True)["playing"] is True
+        first = open_log_event(ws.recv(timeout=5))
+        assert 30.0 <= first < 30.5
+        time.sleep(0.4)
+        status = result(server, "playback_enable", False)
+        assert status["playing"] is False and 30.5 < status["time"] < 35
+        time.sleep(0.3)
+        assert result(server, "playback_status")["time"] == status["time"]
+
+
+def open_log_event(payload: bytes) -> float:
+    """Seconds from the start of the sensor log (which starts at the synthetic default start)."""
+    from pdlogkit.events import Event
+    from pdlogkit.synth import DEFAULT_START_NS
+
+    t = Event(payload).time_ns
+    assert t is not None
+    return (t - DEFAULT_START_NS) / 1e9
+
+
+def test_state_methods_answer_the_log_at_the_playback_time(sensor_log, shared_data):
+    board = shared_data / BOARD
+    with ReplayServer(sensor_log, paused=True, board=board) as server:
+        assert result(server, "get_board_definition") == json.loads(board.read_text())
+        assert result(server, "get_parameter_definitions") == {"parameters": []}
+        for seconds in (0.7, 17.3, 44.0):
+            result(server, "playback_seek", seconds)
+            state = expected_state(sensor_log, seconds)
+            scan = result(server, "get_scan_capacitance")
+            assert scan == state.scan_capacitance() and len(scan["raw"]) == 128
+            assert result(server, "get_bulk_capacitance") == scan["calibrated"]
+            assert result(server, "get_group_capacitance") == state.group_capacitance()
+            assert result(server, "get_active_capacitance") == state.active_capacitance()
+            assert result(server, "get_electrode_pins") == state.electrode_pins()
+            assert result(server, "get_temperatures") == state.temperatures()
+            assert result(server, "get_hv_supply_voltage") == state.hv_supply_voltage()
+        pins = result(server, "get_electrode_pins")
+        assert len(pins) == 128 and pins.count(True) == 1
+
+
+def test_the_control_api_rejects_bad_calls_with_json_rpc_errors_never_http_500(sensor_log):
+    with ReplayServer(sensor_log, paused=True) as server:
+        answer = rpc(server, "set_electrode_pins", [True] * 128)
+        assert answer["error"]["code"] == -32000 and "read-only" in answer["error"]["message"]
+        assert rpc(server, "move_drops", [])["error"]["code"] == -32000
+        assert rpc(server, "get_board_definition")["error"]["message"].startswith("no board definition")
+        assert rpc(server, "no_such_method")["error"]["code"] == -32601
+        assert rpc(server, "playback_seek")["error"]["code"] == -32602
+        assert rpc(server, "playback_seek", "soon")["error"]["code"] == -32602
+        assert rpc(server, "playback_speed", -2)["error"]["code"] == -32602
+        assert rpc(server, "playback_enable", "yes")["error"]["code"] == -32602
+        for malformed in (b"{oops", b"[1", b"", b"\xff"):
+            status, answer = post(server.rpc_url, malformed)
+            assert status == 200 and answer["error"]["code"] == -32700
+        assert post(server.rpc_url, b'"hello"')[1]["error"]["code"] == -32600
+        assert post(server.http_url + "/elsewhere", b"{}")[0] == 404
+        with urllib.request.urlopen(server.http_url + "/rpc/map") as response:
+            methods = json.loads(response.read())["methods"]
+        assert {"get_scan_capacitance", "playback_seek", "playback_enable", "playback_status"} <= set(methods)
+        assert methods["playback_seek"]["params"] == ["seconds"]
+        with urllib.request.urlopen(server.http_url + "/") as response:
+            assert b"pdlogkit replay" in response.read()
+        assert result(server, "playback_status")["paused"] is True  # still serving
+
+
+def test_a_stalled_client_is_disconnected_while_the_others_keep_their_timing(synth_log):
+    """A raw client that completes the handshake then never reads; a normal client alongside it."""
+    speed = 4.0
+    with open_log(synth_log) as log:
+        expected = list(log_clock(log.events(end=8.0), log.start_ns))
+        start_ns = log.start_ns
+
+    async def normal_client(url: str) -> list[tuple[float, bytes]]:
+        got = []
+        async with aconnect(url, max_size=None) as ws:
+            for _ in expected:
+                payload = await asyncio.wait_for(ws.recv(), 10)
+                got.append((time.monotonic(), payload))
+        return got
+
+    with ReplayServer(synth_log, speed=speed, end=8.0, paused=True, client_buffer=256 * 1024) as server:
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", server.ws_port))
+        stalled.sendall(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert stalled.recv(4096, socket.MSG_PEEK).startswith(b"HTTP/1.1 101")
+
+        async def scenario() -> list[tuple[float, bytes]]:
+            task = asyncio.create_task(normal_client(server.ws_url))
+            while server.clients < 2:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(server.set_playing, True)
+            return await task
+
+        got = asyncio.run(scenario())
+        assert server.stats.slow_clients_dropped == 1
+        assert server.clients == 1 or server.clients == 0
+        stalled.close()
+    assert [p for _, p in got] == [e.payload for _, e in expected]
+    # Arrival times follow the log's timing: generous bounds for a loaded CI machine.
+    arrival0 = got[0][0]
+    errors = [
+        (arrival - arrival0) - (t - start_ns) / 1e9 / speed for (arrival, _), (t, _) in zip(got, expected, strict=True)
+    ]
+    assert max(errors) < 0.25 and min(errors) > -0.25
+
+
+def test_an_overflowing_client_reads_a_clear_close_reason(synth_log):
+    """A websockets client that stops reading, then comes back: it finds why it was cut off."""
+
+    async def scenario(server: ReplayServer) -> ConnectionClosed:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.ws_port))
+        async with aconnect(server.ws_url, sock=sock, max_size=None, max_queue=1) as ws:
+            deadline = time.monotonic() + 20
+            while server.stats.slow_clients_dropped == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            except ConnectionClosed as closed:
+                return closed
+        raise AssertionError("the connection was not closed")
+
+    with ReplayServer(synth_log, speed=5, client_buffer=32 * 1024, close_timeout=10, per_client=True) as server:
+        closed = asyncio.run(scenario(server))
+    assert closed.rcvd is not None and closed.rcvd.code == 1008
+    assert "too slow" in closed.rcvd.reason
+
+
+def test_a_hundred_clients_some_vanishing_abruptly_do_not_disturb_the_rest(sensor_log):
+    expected = payloads(sensor_log, end=10.0)
+
+    async def client(url: str, abort_after: int | None) -> list[bytes]:
+        got = []
+        async with aconnect(url, max_size=None) as ws:
+            while len(got) < len(expected):
+                got.append(await asyncio.wait_for(ws.recv(), 10))
+                if abort_after is not None and len(got) == abort_after:
+                    ws.transport.abort()
+                    return got
+        return got
+
+    async def scenario(server: ReplayServer) -> list[list[bytes]]:
+        tasks = [asyncio.create_task(client(server.ws_url, 50 + i if i % 5 == 0 else None)) for i in range(100)]
+        while server.clients < 100:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(server.set_playing, True)
+        return await asyncio.gather(*tasks)
+
+    with ReplayServer(sensor_log, speed=10, end=10.0, paused=True) as server:
+        results = asyncio.run(scenario(server))
+        assert result(server, "playback_status")["finished"] is True
+    for i, got in enumerate(results):
+        assert got == (expected[: 50 + i] if i % 5 == 0 else expected)
+
+
+def test_the_async_context_manager_serves_in_the_callers_loop(camera_log):
+    expected = payloads(camera_log, end=1.0)
+
+    async def scenario() -> list[bytes]:
+        async with ReplayServer(camera_log, speed=0, end=1.0, per_client=True) as server:
+            assert server.ws_url.startswith("ws://127.0.0.1:") and server.rpc_url.endswith("/rpc")
+            async with aconnect(server.ws_url, max_size=None) as ws:
+                got = [await ws.recv() for _ in expected]
+            assert (await asyncio.to_thread(rpc, server, "playback_status"))["result"]["per_client"] is True
+            return got
+
+    assert asyncio.run(scenario()) == expected
