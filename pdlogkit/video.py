@@ -229,20 +229,24 @@ def _in_background(items: Iterator[T], depth: int = 4) -> Iterator[T]:
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        # Never blocks for good: a consumer that stopped early takes nothing more.
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(_DONE)
+            put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
-            q.put(_Failure(exc))
+            put(_Failure(exc))
         finally:
             close = getattr(items, "close", None)
             if close is not None:
@@ -274,7 +278,6 @@ class _Image:
     tick: int
     jpeg: bytes
     size: tuple[int, int]
-    offset: int | None
 
 
 class _Tally:
@@ -307,7 +310,7 @@ def _images(log: Log, start: TimeBound, end: TimeBound, clock: FrameClock, tally
         if size is None:
             tally.skipped["corrupt"] += 1
             continue
-        yield _Image(t_ns, tick, jpeg, size, event.offset)
+        yield _Image(t_ns, tick, jpeg, size)
 
 
 def _unreadable(event: Event) -> bool:

@@ -12,7 +12,7 @@ import av
 import pytest
 
 from pdlogkit import open_log
-from pdlogkit.errors import VideoError
+from pdlogkit.errors import LogFormatError, TruncatedLogWarning, VideoError
 from pdlogkit.files.classic import ClassicWriter
 from pdlogkit.schema import Image, PurpleDropEvent, Timestamp
 from pdlogkit.synth import FrameRenderer, write_log
@@ -345,3 +345,28 @@ def test_frame_clock_schedule_and_resample() -> None:
     assert timed == [("a", 0, 9000), ("b", 9000, 13500), ("c", 22500, 11250)]
     # 10 fps: slots start at 0, 0.1, ... 0.3 s; the video ends at 0.375 s.
     assert [(item, pts) for item, pts, _ in resample(timed, Fraction(10))] == [("a", 0), ("b", 1), ("b", 2), ("c", 3)]
+
+
+def test_a_corrupt_log_is_a_log_format_error_from_either_path(tmp_path: Path, frames320: list[bytes]) -> None:
+    log = write_frames(tmp_path / "broken.bin", [(T0 + i * 100 * MS, frames320[0]) for i in range(5)])
+    with open(log, "ab") as f:
+        f.write((0xFFFFFFF0).to_bytes(4, "little") + b"\x00" * 64)  # a length no record can have
+
+    for codec, name in (("h264", "broken.mp4"), ("copy", "broken.mov")):
+        with pytest.raises(LogFormatError, match=r"broken\.bin: byte \d+"):
+            write_video(log, tmp_path / name, codec=codec)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.bin"]
+
+
+def test_a_log_cut_by_a_killed_recorder_still_makes_a_video(tmp_path: Path, frames320: list[bytes]) -> None:
+    times = [T0 + i * 100 * MS for i in range(6)]
+    log = write_frames(tmp_path / "cut.bin", [(t, frames320[i % 4]) for i, t in enumerate(times)])
+    with open(log, "r+b") as f:
+        f.truncate(log.stat().st_size - 500)  # the last frame's record is cut short
+
+    with pytest.warns(TruncatedLogWarning):
+        summary = write_video(log, tmp_path / "cut.mp4", preset="ultrafast")
+
+    frames, _ = decoded(tmp_path / "cut.mp4")
+    assert_frames_at(frames, times[:-1])
+    assert summary.images == 5
