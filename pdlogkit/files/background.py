@@ -9,6 +9,10 @@ from ..log import LogWriter
 
 #: Bytes waiting for the disk before `write()` makes the caller wait (back-pressure).
 MAX_PENDING_BYTES = 64 * 1024 * 1024
+#: The thread is woken once this much is queued (or at `flush()`), not for every
+#: event: a wake-up per event would cost a GIL hand-over each time.
+WAKE_BYTES = 1024 * 1024
+WAKE_EVENTS = 1000
 
 
 class BackgroundWriter:
@@ -41,15 +45,16 @@ class BackgroundWriter:
         """Queue one event (waits only when `max_pending_bytes` are already queued)."""
         with self._lock:
             self._raise_error()
-            self._pending.append((payload, received_ns))
+            pending = self._pending
+            pending.append((payload, received_ns))
             self._pending_bytes += len(payload)
-            if len(self._pending) == 1:
+            if self._pending_bytes >= WAKE_BYTES or len(pending) >= WAKE_EVENTS:
                 self._work.notify()
             while self._pending_bytes > self._max_pending and self._error is None:
                 self._drained.wait()
 
     def flush(self) -> None:
-        """Ask the thread to hand what is queued to the operating system (does not wait)."""
+        """Ask the thread to write what is queued and hand it to the operating system (does not wait)."""
         with self._lock:
             self._raise_error()
             self._flush_wanted = True
