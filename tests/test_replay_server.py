@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -333,3 +336,30 @@ def test_the_async_context_manager_serves_in_the_callers_loop(camera_log):
             return got
 
     assert asyncio.run(scenario()) == expected
+
+
+def test_the_replay_command_serves_until_interrupted(camera_log):
+    expected = payloads(camera_log)
+    command = ["pdlogkit", "replay", str(camera_log), "--ws-port", "0", "--http-port", "0", "--speed", "0"]
+    process = subprocess.Popen([*command, "--per-client"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        match = re.match(r"events: (ws://\S+)  control: (http://\S+/rpc)", line)
+        assert match, line
+        assert receive(match.group(1), len(expected)) == expected
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert f"sent {len(expected)} events to 1 client(s)" in err
+
+
+def test_the_replay_command_reports_bad_input_clearly(tmp_path, camera_log):
+    missing = subprocess.run(["pdlogkit", "replay", str(tmp_path / "nope.bin")], capture_output=True, text=True)
+    assert missing.returncode == 3 and "nope.bin" in missing.stderr and "Traceback" not in missing.stderr
+    board = tmp_path / "board.json"
+    board.write_text("{not json")
+    bad_board = subprocess.run(
+        ["pdlogkit", "replay", str(camera_log), "--board", str(board)], capture_output=True, text=True
+    )
+    assert bad_board.returncode == 1 and "board.json is not valid JSON" in bad_board.stderr

@@ -463,6 +463,11 @@ class ReplayServer:
         return f"{self.http_url}/rpc"
 
     @property
+    def log(self) -> Log | None:
+        """The log being replayed (once started)."""
+        return self._log
+
+    @property
     def clients(self) -> int:
         """How many clients are connected to the event stream."""
         return len(self._clients)
@@ -487,18 +492,27 @@ class ReplayServer:
             loop=self.loop,
         )
         self._main.install(cursor)
-        self._ws_server = await serve(
-            self._handle,
-            self.host,
-            self.ws_port,
-            compression=None,
-            max_size=1 << 16,
-            close_timeout=self.close_timeout,
-        )
+        try:
+            self._ws_server = await serve(
+                self._handle,
+                self.host,
+                self.ws_port,
+                compression=None,
+                max_size=1 << 16,
+                close_timeout=self.close_timeout,
+            )
+        except OSError as exc:
+            raise ReplayError(f"cannot serve events on {self.host}:{self.ws_port}: {exc.strerror or exc}") from None
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
+        try:
+            self._start_http()
+        except OSError as exc:
+            await self.stop()
+            raise ReplayError(
+                f"cannot serve the control API on {self.host}:{self.http_port}: {exc.strerror or exc}"
+            ) from None
         if not self.per_client:
             self._spawn(self._main.run())
-        self._start_http()
 
     def _open(self) -> None:
         if isinstance(self._log_arg, Log):
