@@ -717,6 +717,16 @@ class ReplayServer:
 
         return self._on_loop(apply)
 
+    def schedule(self) -> tuple[float, float, float]:
+        """The current timeline's anchor: (monotonic s, log position s, speed); position p is due at
+        `anchor + (p - position) / speed`. For measuring timing from outside (benchmarks)."""
+
+        def read() -> tuple[float, float, float]:
+            schedule = self._current().schedule
+            return schedule.anchor, schedule.anchor_pos / 1e9, schedule.speed
+
+        return self._on_loop(read)
+
     def state(self) -> DeviceState:
         """The replayed device state at the current playback time."""
         return self._on_loop(lambda: DeviceState(self._current().state.latest))

@@ -1,0 +1,260 @@
+"""Benchmark the replay server's timing and throughput against a naive replay, in the same run.
+
+Timing: a realistic synthetic log (camera 1024x768 at 10 frames/s, hardware sensor
+rates) replayed at speed 1 to 10 websocket clients living in another process. For
+every event, lateness = actual time - scheduled time (anchor + position / speed), at
+the server's send and at the clients' arrival; "drift" is the lateness of the last
+event. The reference is the naive way (sleep the delta between events), on the same
+log and clients. Throughput: events/s and MB/s at speed 0 to the same clients,
+against the rate the log reads at.
+
+    flock /tmp/pdlogkit-bench.lock python tools/bench_replay.py [--minutes 10] [--clients 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from array import array
+from pathlib import Path
+
+from pdlogkit import open_log
+from pdlogkit.replay import ReplayServer
+from pdlogkit.replay.schedule import positions
+from pdlogkit.synth import write_log
+
+DATA = Path("/work/bench-data")
+
+
+# --- the clients' process -------------------------------------------------------
+
+
+async def _clients(url: str, count: int, expected: int, out: str) -> None:
+    from websockets.asyncio.client import connect
+
+    arrivals = [array("d") for _ in range(count)]
+    sizes = [0] * count
+
+    async def one(i: int) -> None:
+        async with connect(url, max_size=None, max_queue=None) as ws:
+            while len(arrivals[i]) < expected:
+                payload = await ws.recv()
+                arrivals[i].append(time.monotonic())
+                sizes[i] += len(payload)
+
+    tasks = [asyncio.create_task(one(i)) for i in range(count)]
+    await asyncio.gather(*tasks)
+    with open(out, "wb") as f:
+        for a in arrivals:
+            a.tofile(f)
+    print(json.dumps({"bytes": sizes}), flush=True)
+
+
+def client_main(argv: list[str]) -> None:
+    url, count, expected, out = argv[0], int(argv[1]), int(argv[2]), argv[3]
+    asyncio.run(_clients(url, count, expected, out))
+
+
+def start_clients(url: str, count: int, expected: int, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--client", url, str(count), str(expected), str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_arrivals(out: Path, count: int, expected: int) -> list[array]:
+    data = array("d")
+    with open(out, "rb") as f:
+        data.fromfile(f, count * expected)
+    return [data[i * expected : (i + 1) * expected] for i in range(count)]
+
+
+# --- measuring ------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def figures(lateness: list[float]) -> dict[str, float]:
+    ms = [x * 1e3 for x in lateness]
+    return {"p50": statistics.median(ms), "p99": pct(ms, 0.99), "max": max(ms), "last": ms[-1]}
+
+
+def wait_for_clients(clients: int, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while clients_now() < count:
+        if time.monotonic() > deadline:
+            raise SystemExit("clients did not connect")
+        time.sleep(0.01)
+
+
+def clients_now() -> int:
+    return _CURRENT["clients"]()
+
+
+_CURRENT: dict = {}
+
+
+def run_replay_server(path: Path, seconds: float, clients: int, expected: list[float]) -> dict:
+    """pdlogkit's ReplayServer at speed 1: lateness at the server and at the clients."""
+    out = DATA / "replay-arrivals.bin"
+    with ReplayServer(path, speed=1.0, end=seconds, paused=True) as server:
+        _CURRENT["clients"] = lambda: server.clients
+        proc = start_clients(server.ws_url, clients, len(expected), out)
+        wait_for_clients(clients, clients)
+        server.set_playing(True)
+        anchor, anchor_pos, speed = server.schedule()
+        proc.communicate(timeout=seconds * 2 + 60)
+        send = list(server.stats.lateness)
+        dropped = server.stats.slow_clients_dropped
+    due = [anchor + (p - anchor_pos) / speed for p in expected]
+    arrivals = read_arrivals(out, clients, len(expected))
+    at_clients = [a - d for client in arrivals for a, d in zip(client, due, strict=True)]
+    last = max(client[-1] for client in arrivals) - due[-1]
+    result = {"send": figures(send), "clients": figures(at_clients), "dropped": dropped}
+    result["clients"]["last"] = last * 1e3
+    return result
+
+
+async def _naive(path: Path, seconds: float, clients: int, expected_count: int, out: Path) -> tuple[list, float, list]:
+    """The naive replay: sleep the delta between events (what drifts), same log, same clients."""
+    from websockets.asyncio.server import broadcast, serve
+
+    conns: set = set()
+
+    async def handler(conn) -> None:
+        conns.add(conn)
+        try:
+            await conn.wait_closed()
+        finally:
+            conns.discard(conn)
+
+    with open_log(path) as log:
+        origin = log.start_ns or 0
+        events = [(p / 1e9, e.payload) for p, e in positions(log.events(end=seconds), origin)]
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        proc = await asyncio.to_thread(start_clients, f"ws://127.0.0.1:{port}", clients, expected_count, out)
+        while len(conns) < clients:
+            await asyncio.sleep(0.01)
+        anchor = time.monotonic()
+        send = []
+        previous = 0.0
+        for pos, payload in events:
+            if pos > previous:
+                await asyncio.sleep(pos - previous)
+            previous = pos
+            send.append(time.monotonic() - (anchor + pos))
+            broadcast(conns, payload)
+        await asyncio.to_thread(proc.communicate, None, seconds + 60)
+    return send, anchor, [p for p, _ in events]
+
+
+def run_naive(path: Path, seconds: float, clients: int, expected: list[float]) -> dict:
+    out = DATA / "naive-arrivals.bin"
+    send, anchor, pos = asyncio.run(_naive(path, seconds, clients, len(expected), out))
+    due = [anchor + p for p in pos]
+    arrivals = read_arrivals(out, clients, len(expected))
+    at_clients = [a - d for client in arrivals for a, d in zip(client, due, strict=True)]
+    result = {"send": figures(send), "clients": figures(at_clients), "dropped": 0}
+    result["clients"]["last"] = (max(client[-1] for client in arrivals) - due[-1]) * 1e3
+    return result
+
+
+def run_throughput(path: Path, seconds: float, clients: int) -> dict:
+    """Speed 0: events/s and MB/s delivered to the clients, and the log's own read rate."""
+    with open_log(path) as log:
+        t = time.perf_counter()
+        count = size = 0
+        for event in log.events(end=seconds):
+            count += 1
+            size += len(event.payload)
+        read_s = time.perf_counter() - t
+    out = DATA / "speed0-arrivals.bin"
+    with ReplayServer(path, speed=0, end=seconds, paused=True) as server:
+        _CURRENT["clients"] = lambda: server.clients
+        proc = start_clients(server.ws_url, clients, count, out)
+        wait_for_clients(clients, clients)
+        t = time.perf_counter()
+        server.set_playing(True)
+        proc.communicate(timeout=600)
+        serve_s = time.perf_counter() - t
+    return {
+        "events": count,
+        "read": (count / read_s, size / read_s / 1e6),
+        "serve": (count / serve_s, size / serve_s / 1e6, clients * size / serve_s / 1e6),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="log length played at speed 1 (default 10)")
+    parser.add_argument("--reference-minutes", type=float, help="length the naive reference plays (default: same)")
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--throughput-seconds", type=float, default=60.0, help="log seconds sent at speed 0")
+    args = parser.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    seconds = args.minutes * 60
+    path = DATA / f"replay-{args.minutes:g}min.bin"
+    if not path.exists():
+        print(f"writing {path} ...", file=sys.stderr)
+        write_log(path, seconds + 1, seed=7)
+    with open_log(path) as log:
+        origin = log.start_ns or 0
+        expected = [p / 1e9 for p, _ in positions(log.events(end=seconds), origin)]
+    ref_seconds = (args.reference_minutes or args.minutes) * 60
+    with open_log(path) as log:
+        ref_expected = [p / 1e9 for p, _ in positions(log.events(end=ref_seconds), origin)]
+    print(
+        f"log: {path.name}, {len(expected)} events in {seconds:g} s, {os.path.getsize(path) / 1e6:.0f} MB file; "
+        f"{args.clients} clients in another process; cores: {os.cpu_count()}",
+        file=sys.stderr,
+    )
+    print("throughput at speed 0 ...", file=sys.stderr)
+    tp = run_throughput(path, args.throughput_seconds, args.clients)
+    print(f"ReplayServer at speed 1 for {seconds:g} s ...", file=sys.stderr)
+    ours = run_replay_server(path, seconds, args.clients, expected)
+    print(f"naive reference (sleep the delta) for {ref_seconds:g} s ...", file=sys.stderr)
+    ref = run_naive(path, ref_seconds, args.clients, ref_expected)
+
+    print(f"\nTiming at speed 1, {args.clients} clients (lateness vs schedule, ms; 'last' = drift at the end)\n")
+    print("| replay | where | p50 | p99 | max | last event | log played |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, result, played in (
+        ("pdlogkit ReplayServer", ours, seconds),
+        ("naive: sleep the delta (reference)", ref, ref_seconds),
+    ):
+        for where in ("send", "clients"):
+            f = result[where]
+            print(
+                f"| {name} | {'at send' if where == 'send' else 'at clients'} | {f['p50']:.3f} | {f['p99']:.3f} "
+                f"| {f['max']:.3f} | {f['last']:.3f} | {played / 60:g} min |"
+            )
+    print(f"\nslow clients dropped: {ours['dropped']}")
+    events_s, mb_s, total_mb_s = tp["serve"]
+    read_events_s, read_mb_s = tp["read"]
+    print(f"\nThroughput at speed 0, {args.clients} clients, first {args.throughput_seconds:g} s of the log\n")
+    print("| what | events/s | MB/s |")
+    print("|---|---:|---:|")
+    print(f"| reading the log (reference) | {read_events_s:,.0f} | {read_mb_s:,.1f} |")
+    print(f"| ReplayServer --speed 0, per client | {events_s:,.0f} | {mb_s:,.1f} |")
+    print(
+        f"| ReplayServer --speed 0, all {args.clients} clients together | {events_s * args.clients:,.0f} "
+        f"| {total_mb_s:,.1f} |"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        client_main(sys.argv[2:])
+    else:
+        main()
