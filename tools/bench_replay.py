@@ -35,7 +35,8 @@ DATA = Path("/work/bench-data")
 # --- the clients' process -------------------------------------------------------
 
 
-async def _clients(url: str, count: int, expected: int, out: str) -> None:
+async def _clients(url: str, count: int, expected: int, out: str, aborting: int) -> None:
+    """`count` clients recording arrival times; the first `aborting` drop their connection a third of the way."""
     from websockets.asyncio.client import connect
 
     arrivals = [array("d") for _ in range(count)]
@@ -47,29 +48,33 @@ async def _clients(url: str, count: int, expected: int, out: str) -> None:
                 payload = await ws.recv()
                 arrivals[i].append(time.monotonic())
                 sizes[i] += len(payload)
+                if i < aborting and len(arrivals[i]) == expected // 3:
+                    ws.transport.abort()  # vanish without a closing handshake
+                    return
 
     tasks = [asyncio.create_task(one(i)) for i in range(count)]
     await asyncio.gather(*tasks)
     with open(out, "wb") as f:
-        for a in arrivals:
+        for a in arrivals[aborting:]:
             a.tofile(f)
     print(json.dumps({"bytes": sizes}), flush=True)
 
 
 def client_main(argv: list[str]) -> None:
-    url, count, expected, out = argv[0], int(argv[1]), int(argv[2]), argv[3]
-    asyncio.run(_clients(url, count, expected, out))
+    url, count, expected, out, aborting = argv[0], int(argv[1]), int(argv[2]), argv[3], int(argv[4])
+    asyncio.run(_clients(url, count, expected, out, aborting))
 
 
-def start_clients(url: str, count: int, expected: int, out: Path) -> subprocess.Popen[str]:
+def start_clients(url: str, count: int, expected: int, out: Path, aborting: int = 0) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, __file__, "--client", url, str(count), str(expected), str(out)],
+        [sys.executable, __file__, "--client", url, str(count), str(expected), str(out), str(aborting)],
         stdout=subprocess.PIPE,
         text=True,
     )
 
 
 def read_arrivals(out: Path, count: int, expected: int) -> list[array]:
+    """Arrival times of the clients that stayed to the end."""
     data = array("d")
     with open(out, "rb") as f:
         data.fromfile(f, count * expected)
@@ -104,12 +109,12 @@ def clients_now() -> int:
 _CURRENT: dict = {}
 
 
-def run_replay_server(path: Path, seconds: float, clients: int, expected: list[float]) -> dict:
-    """pdlogkit's ReplayServer at speed 1: lateness at the server and at the clients."""
+def run_replay_server(path: Path, seconds: float, clients: int, expected: list[float], aborting: int = 0) -> dict:
+    """pdlogkit's ReplayServer at speed 1: lateness at the server and at the clients that stay."""
     out = DATA / "replay-arrivals.bin"
     with ReplayServer(path, speed=1.0, end=seconds, paused=True) as server:
         _CURRENT["clients"] = lambda: server.clients
-        proc = start_clients(server.ws_url, clients, len(expected), out)
+        proc = start_clients(server.ws_url, clients, len(expected), out, aborting)
         wait_for_clients(clients, clients)
         server.set_playing(True)
         anchor, anchor_pos, speed = server.schedule()
@@ -117,7 +122,7 @@ def run_replay_server(path: Path, seconds: float, clients: int, expected: list[f
         send = list(server.stats.lateness)
         dropped = server.stats.slow_clients_dropped
     due = [anchor + (p - anchor_pos) / speed for p in expected]
-    arrivals = read_arrivals(out, clients, len(expected))
+    arrivals = read_arrivals(out, clients - aborting, len(expected))
     at_clients = [a - d for client in arrivals for a, d in zip(client, due, strict=True)]
     last = max(client[-1] for client in arrivals) - due[-1]
     result = {"send": figures(send), "clients": figures(at_clients), "dropped": dropped}
@@ -201,13 +206,16 @@ def main() -> None:
     parser.add_argument("--reference-minutes", type=float, help="length the naive reference plays (default: same)")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--throughput-seconds", type=float, default=60.0, help="log seconds sent at speed 0")
+    parser.add_argument("--aborting", type=int, default=0, help="clients that vanish abruptly a third of the way")
+    parser.add_argument("--no-camera", action="store_true", help="a log without camera frames")
+    parser.add_argument("--timing-only", action="store_true", help="skip the reference and the throughput")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     seconds = args.minutes * 60
-    path = DATA / f"replay-{args.minutes:g}min.bin"
+    path = DATA / f"replay-{args.minutes:g}min{'-nocamera' if args.no_camera else ''}.bin"
     if not path.exists():
         print(f"writing {path} ...", file=sys.stderr)
-        write_log(path, seconds + 1, seed=7)
+        write_log(path, seconds + 1, seed=7, camera=not args.no_camera)
     with open_log(path) as log:
         origin = log.start_ns or 0
         expected = [p / 1e9 for p, _ in positions(log.events(end=seconds), origin)]
@@ -219,10 +227,20 @@ def main() -> None:
         f"{args.clients} clients in another process; cores: {os.cpu_count()}",
         file=sys.stderr,
     )
+    if args.timing_only:
+        ours = run_replay_server(path, seconds, args.clients, expected, args.aborting)
+        print(f"\n{args.clients} clients, {args.aborting} vanishing a third of the way; lateness of the others (ms)\n")
+        print("| where | p50 | p99 | max | last event |")
+        print("|---|---:|---:|---:|---:|")
+        for where in ("send", "clients"):
+            f = ours[where]
+            print(f"| {where} | {f['p50']:.3f} | {f['p99']:.3f} | {f['max']:.3f} | {f['last']:.3f} |")
+        print(f"\nslow clients dropped: {ours['dropped']}")
+        return
     print("throughput at speed 0 ...", file=sys.stderr)
     tp = run_throughput(path, args.throughput_seconds, args.clients)
     print(f"ReplayServer at speed 1 for {seconds:g} s ...", file=sys.stderr)
-    ours = run_replay_server(path, seconds, args.clients, expected)
+    ours = run_replay_server(path, seconds, args.clients, expected, args.aborting)
     print(f"naive reference (sleep the delta) for {ref_seconds:g} s ...", file=sys.stderr)
     ref = run_naive(path, ref_seconds, args.clients, ref_expected)
 

@@ -148,7 +148,7 @@ def _space_toggles(server: ReplayServer, enabled: bool) -> Iterator[None]:
         while not done.is_set():
             ready, _, _ = select.select([fd], [], [], 0.2)
             if ready and os.read(fd, 1) == b" ":
-                server.set_playing(not server.status()["playing"])
+                server.set_playing(server.status()["paused"])
 
     tty.setcbreak(fd)
     thread = threading.Thread(target=read_keys, name="pdlogkit-replay-keys", daemon=True)
