@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import re
 import signal
 import socket
@@ -363,3 +365,31 @@ def test_the_replay_command_reports_bad_input_clearly(tmp_path, camera_log):
         ["pdlogkit", "replay", str(camera_log), "--board", str(board)], capture_output=True, text=True
     )
     assert bad_board.returncode == 1 and "board.json is not valid JSON" in bad_board.stderr
+
+
+def test_on_a_terminal_space_pauses_and_resumes(camera_log):
+    main, terminal = pty.openpty()
+    command = ["pdlogkit", "replay", str(camera_log), "--ws-port", "0", "--http-port", "0", "--no-wait", "--loop"]
+    process = subprocess.Popen(command, stdin=terminal, stderr=terminal, stdout=subprocess.PIPE, text=True)
+    os.close(terminal)
+    try:
+        match = re.match(r"events: \S+  control: (http://\S+/rpc)", process.stdout.readline())  # type: ignore[union-attr]
+        assert match
+        url = match.group(1)
+
+        def status() -> dict:
+            body = json.dumps({"jsonrpc": "2.0", "method": "playback_status", "id": 1}).encode()
+            return post(url, body)[1]["result"]
+
+        assert status()["paused"] is False
+        for paused in (True, False):
+            os.write(main, b" ")
+            deadline = time.monotonic() + 5
+            while status()["paused"] is not paused and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert status()["paused"] is paused
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+        os.close(main)
+    assert process.returncode == 0
