@@ -8,13 +8,13 @@ delta between events instead would drift by the sum of all wake-up delays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 
 from ..events import Event
 from ..timeline import PlaybackClock, event_time_ns
 
 
-def positions(events: Iterable[Event], origin_ns: int, at_ns: int = 0) -> Iterator[tuple[int, Event]]:
+def positions(events: Iterable[Event], origin_ns: int, at_ns: int = 0) -> Generator[tuple[int, Event], None, None]:
     """Pair events with their playback position in ns from the log start.
 
     `origin_ns` is the log time of the log's start, `at_ns` the position the events

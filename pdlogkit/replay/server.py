@@ -3,7 +3,7 @@
 The event stream is a `websockets` asyncio server; the control API is the standard
 library's `ThreadingHTTPServer` in a background thread, whose requests are bridged
 into the event loop thread-safely. Timing, state and JSON-RPC live in the pure
-modules next to this one.
+modules next to this one, the playback engine in `playback.py`.
 """
 
 from __future__ import annotations
@@ -11,354 +11,28 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import html
-import itertools
 import json
 import os
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .._loop import BackgroundLoop
 from ..errors import ReplayError
-from ..events import KINDS, Event, check_kinds
+from ..events import check_kinds
 from ..log import Log, open_log
+from .playback import Playback, ReplayStats, Sink, Source
 from .rpc import Dispatcher, RpcError
-from .schedule import Schedule, check_speed, positions
-from .state import STATE_KINDS, DeviceState, state_at
+from .schedule import check_speed
+from .state import DeviceState
 
 #: Bytes a client may have waiting in its send buffer before it is disconnected as too slow.
 DEFAULT_CLIENT_BUFFER = 8 * 1024 * 1024
 #: Close code and reason sent to a client that overflows its buffer.
 SLOW_CLIENT_CODE = 1008
-#: A client that takes nothing for this long while playing at speed 0 is disconnected.
-STALL_TIMEOUT = 10.0
-#: Waits end this long before an event is due; the rest is spent yielding to the loop,
-#: because the selector's timeout granularity (1 ms, rounded up) would make sends late.
-SPIN = 0.0015
-#: Read-ahead limits: events are read from the log while nothing is due.
-LOOKAHEAD_EVENTS = 256
-LOOKAHEAD_BYTES = 8 * 1024 * 1024
-#: Lateness samples kept for `stats` (a bounded window: memory stays flat).
-LATENESS_SAMPLES = 1 << 17
 #: Largest request body the control API accepts.
 MAX_REQUEST = 1 << 20
-
-
-@dataclass
-class ReplayStats:
-    """Counters of a replay server, and a bounded window of send lateness samples (s)."""
-
-    events_sent: int = 0
-    bytes_sent: int = 0
-    clients_served: int = 0
-    slow_clients_dropped: int = 0
-    loops: int = 0
-    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=LATENESS_SAMPLES))
-
-
-@dataclass
-class _Cursor:
-    """A position in the log, ready to play: its events, the first one read, and the state there."""
-
-    items: Iterator[tuple[int, Event]]
-    head: list[tuple[int, Event]]
-    state: DeviceState
-    position_ns: int
-
-
-class _Source:
-    """What a playback reads: the log, its time origin, the window and the kinds to read and send."""
-
-    def __init__(
-        self, log: Log, start: float, end: float | None, kinds: Iterable[str] | None, exclude: Iterable[str] | None
-    ) -> None:
-        self.log = log
-        summary = log.summary()
-        self.origin_ns = summary.start_ns or 0
-        self.duration = summary.duration
-        chosen = check_kinds(kinds, "kinds")
-        excluded = check_kinds(exclude, "exclude") or frozenset()
-        if chosen is None and not excluded:
-            self.send_kinds: frozenset[str] | None = None
-            self.read_kinds: frozenset[str] | None = None
-        else:
-            self.send_kinds = (chosen if chosen is not None else frozenset(KINDS)) - excluded
-            self.read_kinds = self.send_kinds | STATE_KINDS
-        if start < 0 or (end is not None and end <= start):
-            raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
-        self.start = float(start)
-        self.end = None if end is None else float(end)
-        self.start_ns = round(self.start * 1e9)
-        self.end_ns = round((self.end if self.end is not None else max(self.duration, self.start)) * 1e9)
-
-    def clamp(self, seconds: object) -> float:
-        """A seek target in seconds from the log start, clamped into the window."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != seconds:
-            raise ValueError(f"seconds must be a number, not {seconds!r}")
-        return min(max(float(seconds), self.start), self.end_ns / 1e9)
-
-    def prepare(self, seconds: float) -> _Cursor:
-        """Open the log at `seconds` (blocking I/O: an index lookup, or a scan without one)."""
-        events = self.log.events(kinds=self.read_kinds, start=seconds, end=self.end)
-        items = positions(events, self.origin_ns, round(seconds * 1e9))
-        head = list(itertools.islice(items, 1))
-        return _Cursor(items, head, state_at(self.log, seconds), round(seconds * 1e9))
-
-
-class _Sink:
-    """Sends payloads to some websocket connections, disconnecting those whose buffer overflows."""
-
-    def __init__(self, server: ReplayServer) -> None:
-        self._server = server
-
-    def connections(self) -> list[Any]:
-        raise NotImplementedError
-
-    def send(self, payload: bytes) -> int:
-        """Send to every connection with room; return how many got it."""
-        from websockets.asyncio.server import broadcast
-
-        limit = self._server.client_buffer
-        ready = []
-        for conn in self.connections():
-            transport = conn.transport
-            buffered = transport.get_write_buffer_size() if transport is not None else 0
-            if buffered and buffered + len(payload) > limit:
-                self._server._drop_slow(conn, buffered)
-            else:
-                ready.append(conn)
-        broadcast(ready, payload)
-        return len(ready)
-
-    async def drained(self) -> None:
-        """Wait until every connection's buffer is at most half full (speed 0 backpressure)."""
-        half = self._server.client_buffer // 2
-        since = time.monotonic()
-        while True:
-            full = [c for c in self.connections() if c.transport and c.transport.get_write_buffer_size() > half]
-            if not full:
-                return
-            if time.monotonic() - since > STALL_TIMEOUT:
-                for conn in full:
-                    self._server._drop_slow(conn, conn.transport.get_write_buffer_size())
-                return
-            await asyncio.sleep(0.001)
-
-
-class _BroadcastSink(_Sink):
-    def connections(self) -> list[Any]:
-        return list(self._server._clients)
-
-
-class _OneSink(_Sink):
-    def __init__(self, server: ReplayServer, conn: Any) -> None:
-        super().__init__(server)
-        self._conn = conn
-
-    def connections(self) -> list[Any]:
-        return [self._conn] if self._conn in self._server._clients else []
-
-
-class Playback:
-    """One timeline over the log: reads ahead, sends each event when due, keeps the state.
-
-    Runs on the event loop; control calls (`seek_to`, `set_playing`, `set_speed`) are
-    made on the loop thread too.
-    """
-
-    def __init__(
-        self,
-        source: _Source,
-        sink: _Sink,
-        stats: ReplayStats,
-        *,
-        speed: float,
-        playing: bool,
-        waiting: bool,
-        loop: bool,
-    ) -> None:
-        self.source = source
-        self.sink = sink
-        self.stats = stats
-        self.schedule = Schedule(speed)
-        self.playing = playing
-        self.waiting = waiting  # broadcast: not started until the first client connects
-        self.loop = loop
-        self.finished = False
-        self.state = DeviceState()
-        self._cursor: _Cursor | None = None
-        self._buffer: deque[tuple[int, Event]] = deque()
-        self._buffered_bytes = 0
-        self._frozen = source.start_ns  # position while not running
-        self._last_pos = source.start_ns
-        self._wake: asyncio.Future[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.playing and not self.waiting and not self.finished and self._cursor is not None
-
-    def position_ns(self) -> int:
-        """Where the playback is, in ns from the log start."""
-        if not self.running:
-            return self._frozen
-        if self.schedule.speed == 0:
-            return self._last_pos
-        return min(max(self.schedule.position(time.monotonic()), self._last_pos), self.source.end_ns)
-
-    def _change(self, apply: Callable[[], None]) -> None:
-        """Apply a control change, freezing or re-anchoring the schedule around it."""
-        was = self.running
-        if was:
-            self._frozen = self.position_ns()
-        apply()
-        if self.running and not was:
-            self.schedule.start(time.monotonic(), self._frozen)
-        self._poke()
-
-    def install(self, cursor: _Cursor) -> None:
-        """Continue from a prepared cursor (a seek)."""
-
-        def apply() -> None:
-            if self._cursor is not None and hasattr(self._cursor.items, "close"):
-                self._cursor.items.close()  # type: ignore[attr-defined]
-            self._cursor = cursor
-            self._buffer.clear()
-            self._buffer.extend(cursor.head)
-            self._buffered_bytes = sum(len(e.payload) for _, e in cursor.head)
-            self.state = cursor.state
-            self.finished = False
-            self._frozen = self._last_pos = cursor.position_ns
-
-        was = self.running
-        self._change(apply)
-        if was and self.running:
-            self.schedule.start(time.monotonic(), cursor.position_ns)
-
-    def begin(self) -> None:
-        """End the wait for the first client."""
-        self._change(lambda: setattr(self, "waiting", False))
-
-    def set_playing(self, playing: bool) -> None:
-        if playing and self.finished:
-            self.install(self.source.prepare(self.source.start))
-        self._change(lambda: setattr(self, "playing", playing))
-
-    def set_speed(self, speed: float) -> None:
-        check_speed(speed)
-        if self.running:
-            self.schedule.set_speed(speed, time.monotonic(), self.position_ns())
-        else:
-            self.schedule.speed = float(speed)
-        self._poke()
-
-    def stop(self) -> None:
-        if self._cursor is not None and hasattr(self._cursor.items, "close"):
-            self._cursor.items.close()  # type: ignore[attr-defined]
-
-    def _poke(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
-
-    async def _sleep(self, delay: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        self._wake = loop.create_future()
-        handle = loop.call_later(delay, _resolve, self._wake) if delay is not None else None
-        try:
-            await self._wake
-        finally:
-            if handle is not None:
-                handle.cancel()
-            self._wake = None
-
-    def _read_one(self) -> bool:
-        assert self._cursor is not None
-        item = next(self._cursor.items, None)
-        if item is None:
-            return False
-        self._buffer.append(item)
-        self._buffered_bytes += len(item[1].payload)
-        return True
-
-    def _read_ahead(self, due: float) -> None:
-        """Read events while the next send is far enough away."""
-        while (
-            len(self._buffer) < LOOKAHEAD_EVENTS
-            and self._buffered_bytes < LOOKAHEAD_BYTES
-            and due - time.monotonic() > 2 * SPIN
-            and self._read_one()
-        ):
-            pass
-
-    async def run(self) -> None:
-        """Play until cancelled."""
-        while True:
-            if not self.running:
-                await self._sleep(None)
-                continue
-            if not self._buffer and not self._read_one():
-                await self._at_end()
-                continue
-            pos, event = self._buffer[0]
-            if pos > self.source.end_ns:
-                self._buffer.clear()
-                await self._at_end()
-                continue
-            due = self.schedule.due(pos)
-            wait = due - time.monotonic()
-            if wait > SPIN:
-                self._read_ahead(due)
-                wait = due - time.monotonic()
-                if wait > SPIN:
-                    await self._sleep(wait - SPIN)
-                    continue
-            if wait > 0:
-                await asyncio.sleep(0)
-                continue
-            if self.schedule.speed == 0:
-                await self.sink.drained()
-                if not self.running or not self._buffer or self._buffer[0][1] is not event:
-                    continue
-            self._buffer.popleft()
-            self._buffered_bytes -= len(event.payload)
-            self._play(pos, event, due)
-            if self.schedule.speed == 0:
-                await asyncio.sleep(0)
-
-    def _play(self, pos: int, event: Event, due: float) -> None:
-        self._last_pos = pos
-        self.state.update(event)
-        kinds = self.source.send_kinds
-        if kinds is not None and event.kind not in kinds:
-            return
-        lateness = time.monotonic() - due
-        if self.sink.send(event.payload):
-            stats = self.stats
-            stats.events_sent += 1
-            stats.bytes_sent += len(event.payload)
-            if due != float("-inf"):
-                stats.lateness.append(lateness)
-
-    async def _at_end(self) -> None:
-        end = self.source.end_ns
-        if not self.loop:
-            self._change(lambda: setattr(self, "finished", True))
-            self._frozen = self._last_pos = end
-            return
-        due_end = self.schedule.due(end)
-        cursor = await asyncio.get_running_loop().run_in_executor(None, self.source.prepare, self.source.start)
-        self.stats.loops += 1
-        self.install(cursor)
-        if self.running:
-            self.schedule.start(max(time.monotonic(), due_end), cursor.position_ns)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def load_board(board: str | os.PathLike[str] | dict[str, Any] | None) -> dict[str, Any] | None:
@@ -433,7 +107,7 @@ class ReplayServer:
         self._playing = not paused
         self._log: Log | None = None
         self._own_log = False
-        self._source: _Source | None = None
+        self._source: Source | None = None
         self._main: Playback | None = None  # broadcast timeline, or the per-client template
         self._playbacks: list[Playback] = []  # per-client timelines, oldest first
         self._clients: set[Any] = set()
@@ -484,7 +158,7 @@ class ReplayServer:
         cursor = await self._aloop.run_in_executor(None, self._source.prepare, self._source.start)
         self._main = Playback(
             self._source,
-            _BroadcastSink(self),
+            Sink(lambda: list(self._clients), self._drop_slow, self.client_buffer),
             self.stats,
             speed=self.speed,
             playing=self._playing,
@@ -521,7 +195,7 @@ class ReplayServer:
             self._log = open_log(self._log_arg)
             self._own_log = True
         start, end, kinds, exclude = self._window
-        self._source = _Source(self._log, start, end, kinds, exclude)
+        self._source = Source(self._log, start, end, kinds, exclude)
 
     async def stop(self) -> None:
         """Stop playing, close every connection and both servers."""
@@ -584,7 +258,7 @@ class ReplayServer:
             cursor = await asyncio.get_running_loop().run_in_executor(None, self._source.prepare, self._source.start)
             playback = Playback(
                 self._source,
-                _OneSink(self, conn),
+                Sink(lambda: [conn] if conn in self._clients else [], self._drop_slow, self.client_buffer),
                 self.stats,
                 speed=self._main.schedule.speed,
                 playing=self._main.playing,

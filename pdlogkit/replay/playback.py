@@ -1,0 +1,342 @@
+"""The playback engine: one timeline over a log, sending each event to websocket clients when due.
+
+Runs on an asyncio loop. Events are read ahead while nothing is due, each is sent
+at `Schedule.due(position)` (a fixed anchor, so errors never add up), and the device
+state follows every event played. The server (`server.py`) owns the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import KINDS, Event, check_kinds
+from ..log import Log
+from .schedule import Schedule, check_speed, positions
+from .state import STATE_KINDS, DeviceState, state_at
+
+#: A client that takes nothing for this long while playing at speed 0 is disconnected.
+STALL_TIMEOUT = 10.0
+#: Waits end this long before an event is due; the rest is spent yielding to the loop,
+#: because the selector's timeout granularity (1 ms, rounded up) would make sends late.
+SPIN = 0.0015
+#: Read-ahead limits: events are read from the log while nothing is due.
+LOOKAHEAD_EVENTS = 256
+LOOKAHEAD_BYTES = 8 * 1024 * 1024
+#: How often a playback at speed 0 looks for a client when it has none.
+IDLE_POLL = 0.05
+#: Lateness samples kept for `stats` (a bounded window: memory stays flat).
+LATENESS_SAMPLES = 1 << 17
+
+
+@dataclass
+class ReplayStats:
+    """Counters of a replay server, and a bounded window of send lateness samples (s)."""
+
+    events_sent: int = 0
+    bytes_sent: int = 0
+    clients_served: int = 0
+    slow_clients_dropped: int = 0
+    loops: int = 0
+    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=LATENESS_SAMPLES))
+
+
+@dataclass
+class Cursor:
+    """A position in the log, ready to play: its events, the first one read, and the state there."""
+
+    items: Generator[tuple[int, Event], None, None]
+    head: list[tuple[int, Event]]
+    state: DeviceState
+    position_ns: int
+
+
+class Source:
+    """What a playback reads: the log, its time origin, the window and the kinds to read and send."""
+
+    def __init__(
+        self, log: Log, start: float, end: float | None, kinds: Iterable[str] | None, exclude: Iterable[str] | None
+    ) -> None:
+        self.log = log
+        summary = log.summary()
+        self.origin_ns = summary.start_ns or 0
+        self.duration = summary.duration
+        chosen = check_kinds(kinds, "kinds")
+        excluded = check_kinds(exclude, "exclude") or frozenset()
+        if chosen is None and not excluded:
+            self.send_kinds: frozenset[str] | None = None
+            self.read_kinds: frozenset[str] | None = None
+        else:
+            self.send_kinds = (chosen if chosen is not None else frozenset(KINDS)) - excluded
+            self.read_kinds = self.send_kinds | STATE_KINDS
+        if start < 0 or (end is not None and end <= start):
+            raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
+        self.start = float(start)
+        self.end = None if end is None else float(end)
+        self.start_ns = round(self.start * 1e9)
+        self.end_ns = round((self.end if self.end is not None else max(self.duration, self.start)) * 1e9)
+
+    def clamp(self, seconds: object) -> float:
+        """A seek target in seconds from the log start, clamped into the window."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != seconds:
+            raise ValueError(f"seconds must be a number, not {seconds!r}")
+        return min(max(float(seconds), self.start), self.end_ns / 1e9)
+
+    def prepare(self, seconds: float) -> Cursor:
+        """Open the log at `seconds` (blocking I/O: an index lookup, or a scan without one)."""
+        events = self.log.events(kinds=self.read_kinds, start=seconds, end=self.end)
+        items = positions(events, self.origin_ns, round(seconds * 1e9))
+        head = list(itertools.islice(items, 1))
+        return Cursor(items, head, state_at(self.log, seconds), round(seconds * 1e9))
+
+
+class Sink:
+    """Sends payloads to some websocket connections, dropping those whose send buffer overflows.
+
+    `connections()` gives the connections to send to, `drop(conn, buffered)` disconnects
+    one that is too slow; `limit` is the per-connection buffer in bytes.
+    """
+
+    def __init__(self, connections: Callable[[], list[Any]], drop: Callable[[Any, int], None], limit: int) -> None:
+        self.connections = connections
+        self._drop = drop
+        self.limit = limit
+
+    def send(self, payload: bytes) -> int:
+        """Send to every connection with room; return how many got it."""
+        from websockets.asyncio.server import broadcast
+
+        ready = []
+        for conn in self.connections():
+            transport = conn.transport
+            buffered = transport.get_write_buffer_size() if transport is not None else 0
+            if buffered and buffered + len(payload) > self.limit:
+                self._drop(conn, buffered)
+            else:
+                ready.append(conn)
+        broadcast(ready, payload)
+        return len(ready)
+
+    async def drained(self) -> None:
+        """Wait until every connection's buffer is at most half full (speed 0 backpressure)."""
+        half = self.limit // 2
+        since = time.monotonic()
+        while True:
+            full = [c for c in self.connections() if c.transport and c.transport.get_write_buffer_size() > half]
+            if not full:
+                return
+            if time.monotonic() - since > STALL_TIMEOUT:
+                for conn in full:
+                    self._drop(conn, conn.transport.get_write_buffer_size())
+                return
+            await asyncio.sleep(0.001)
+
+
+class Playback:
+    """One timeline over the log: reads ahead, sends each event when due, keeps the state.
+
+    Runs on the event loop; control calls (`install` a seek, `set_playing`, `set_speed`)
+    are made on the loop thread too.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        sink: Sink,
+        stats: ReplayStats,
+        *,
+        speed: float,
+        playing: bool,
+        waiting: bool,
+        loop: bool,
+    ) -> None:
+        self.source = source
+        self.sink = sink
+        self.stats = stats
+        self.schedule = Schedule(speed)
+        self.playing = playing
+        self.waiting = waiting  # broadcast: not started until the first client connects
+        self.loop = loop
+        self.finished = False
+        self.state = DeviceState()
+        self._cursor: Cursor | None = None
+        self._buffer: deque[tuple[int, Event]] = deque()
+        self._buffered_bytes = 0
+        self._frozen = source.start_ns  # position while not running
+        self._last_pos = source.start_ns
+        self._wake: asyncio.Future[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.playing and not self.waiting and not self.finished and self._cursor is not None
+
+    def position_ns(self) -> int:
+        """Where the playback is, in ns from the log start."""
+        if not self.running:
+            return self._frozen
+        if self.schedule.speed == 0:
+            return self._last_pos
+        return min(max(self.schedule.position(time.monotonic()), self._last_pos), self.source.end_ns)
+
+    def _change(self, apply: Callable[[], None]) -> None:
+        """Apply a control change, freezing or re-anchoring the schedule around it."""
+        was = self.running
+        if was:
+            self._frozen = self.position_ns()
+        apply()
+        if self.running and not was:
+            self.schedule.start(time.monotonic(), self._frozen)
+        self._poke()
+
+    def install(self, cursor: Cursor) -> None:
+        """Continue from a prepared cursor (a seek)."""
+
+        def apply() -> None:
+            if self._cursor is not None:
+                self._cursor.items.close()
+            self._cursor = cursor
+            self._buffer.clear()
+            self._buffer.extend(cursor.head)
+            self._buffered_bytes = sum(len(e.payload) for _, e in cursor.head)
+            self.state = cursor.state
+            self.finished = False
+            self._frozen = self._last_pos = cursor.position_ns
+
+        was = self.running
+        self._change(apply)
+        if was and self.running:
+            self.schedule.start(time.monotonic(), cursor.position_ns)
+
+    def begin(self) -> None:
+        """End the wait for the first client."""
+        self._change(lambda: setattr(self, "waiting", False))
+
+    def set_playing(self, playing: bool) -> None:
+        if playing and self.finished:
+            self.install(self.source.prepare(self.source.start))
+        self._change(lambda: setattr(self, "playing", playing))
+
+    def set_speed(self, speed: float) -> None:
+        check_speed(speed)
+        if self.running:
+            self.schedule.set_speed(speed, time.monotonic(), self.position_ns())
+        else:
+            self.schedule.speed = float(speed)
+        self._poke()
+
+    def stop(self) -> None:
+        if self._cursor is not None:
+            self._cursor.items.close()
+
+    def _poke(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _sleep(self, delay: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._wake = loop.create_future()
+        handle = loop.call_later(delay, _resolve, self._wake) if delay is not None else None
+        try:
+            await self._wake
+        finally:
+            if handle is not None:
+                handle.cancel()
+            self._wake = None
+
+    def _read_one(self) -> bool:
+        assert self._cursor is not None
+        item = next(self._cursor.items, None)
+        if item is None:
+            return False
+        self._buffer.append(item)
+        self._buffered_bytes += len(item[1].payload)
+        return True
+
+    def _read_ahead(self, due: float) -> None:
+        """Read events while the next send is far enough away."""
+        while (
+            len(self._buffer) < LOOKAHEAD_EVENTS
+            and self._buffered_bytes < LOOKAHEAD_BYTES
+            and due - time.monotonic() > 2 * SPIN
+            and self._read_one()
+        ):
+            pass
+
+    async def run(self) -> None:
+        """Play until cancelled."""
+        while True:
+            if not self.running:
+                await self._sleep(None)
+                continue
+            if not self._buffer and not self._read_one():
+                await self._at_end()
+                continue
+            pos, event = self._buffer[0]
+            if pos > self.source.end_ns:
+                self._buffer.clear()
+                await self._at_end()
+                continue
+            due = self.schedule.due(pos)
+            wait = due - time.monotonic()
+            if wait > SPIN:
+                self._read_ahead(due)
+                wait = due - time.monotonic()
+                if wait > SPIN:
+                    await self._sleep(wait - SPIN)
+                    continue
+            if wait > 0:
+                await asyncio.sleep(0)
+                continue
+            if self.schedule.speed == 0:
+                if not self.sink.connections():  # nobody takes anything: don't race through the log
+                    await self._sleep(IDLE_POLL)
+                    continue
+                await self.sink.drained()
+                if not self.running or not self._buffer or self._buffer[0][1] is not event:
+                    continue
+            self._buffer.popleft()
+            self._buffered_bytes -= len(event.payload)
+            self._play(pos, event, due)
+            if self.schedule.speed == 0:
+                await asyncio.sleep(0)
+
+    def _play(self, pos: int, event: Event, due: float) -> None:
+        self._last_pos = pos
+        self.state.update(event)
+        kinds = self.source.send_kinds
+        if kinds is not None and event.kind not in kinds:
+            return
+        lateness = time.monotonic() - due
+        if self.sink.send(event.payload):
+            stats = self.stats
+            stats.events_sent += 1
+            stats.bytes_sent += len(event.payload)
+            if due != float("-inf"):
+                stats.lateness.append(lateness)
+
+    async def _at_end(self) -> None:
+        end = self.source.end_ns
+        if not self.loop:
+            self._change(lambda: setattr(self, "finished", True))
+            self._frozen = self._last_pos = end
+            return
+        due_end = self.schedule.due(end)
+        before = self._cursor
+        cursor = await asyncio.get_running_loop().run_in_executor(None, self.source.prepare, self.source.start)
+        if self._cursor is not before:  # a seek came in meanwhile: it wins
+            cursor.items.close()
+            return
+        self.stats.loops += 1
+        self.install(cursor)
+        if self.running:
+            self.schedule.start(max(time.monotonic(), due_end), cursor.position_ns)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
