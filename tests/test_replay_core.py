@@ -194,6 +194,7 @@ def test_batches_and_notifications():
     answers = call(rpc, batch)
     assert [a.get("result") for a in answers] == [2, None] and error_code(answers[1]) == METHOD_NOT_FOUND
     assert rpc.handle(json.dumps({"jsonrpc": "2.0", "method": "add", "params": [1, 1]})) is None
+    assert error_code(call(rpc, [{"foo": "boo"}])[0]) == INVALID_REQUEST  # not a notification: answered
 
 
 def test_the_method_map_lists_params_and_descriptions():

@@ -200,6 +200,33 @@ def run_throughput(path: Path, seconds: float, clients: int) -> dict:
     }
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def run_memory(seconds: float, clients: int) -> None:
+    """Loop a 10 s log at speed 0 to clients for `seconds`: the server's memory should stay flat."""
+    path = DATA / "replay-loop-10s.bin"
+    if not path.exists():
+        write_log(path, 10.0, seed=8, frame_size=(640, 480))
+    out = DATA / "memory-arrivals.bin"
+    with ReplayServer(path, speed=0, loop=True, paused=True) as server:
+        _CURRENT["clients"] = lambda: server.clients
+        proc = start_clients(server.ws_url, clients, 1 << 40, out)
+        wait_for_clients(clients, clients)
+        server.set_playing(True)
+        print("| after s | loops | events sent | RSS MB |")
+        print("|---:|---:|---:|---:|")
+        t0 = time.monotonic()
+        for mark in (5, seconds / 4, seconds / 2, seconds):
+            time.sleep(max(0.0, t0 + mark - time.monotonic()))
+            status = server.status()
+            print(f"| {mark:.0f} | {status['loops']} | {status['events_sent']:,} | {rss_mb():.1f} |", flush=True)
+        proc.kill()
+        proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="log length played at speed 1 (default 10)")
@@ -209,8 +236,12 @@ def main() -> None:
     parser.add_argument("--aborting", type=int, default=0, help="clients that vanish abruptly a third of the way")
     parser.add_argument("--no-camera", action="store_true", help="a log without camera frames")
     parser.add_argument("--timing-only", action="store_true", help="skip the reference and the throughput")
+    parser.add_argument("--memory", type=float, metavar="S", help="instead: loop a short log for S s, print RSS")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
+    if args.memory:
+        run_memory(args.memory, args.clients)
+        return
     seconds = args.minutes * 60
     path = DATA / f"replay-{args.minutes:g}min{'-nocamera' if args.no_camera else ''}.bin"
     if not path.exists():

@@ -110,6 +110,8 @@ class Dispatcher:
         try:
             result = self._call(request)
         except RpcError as exc:
+            if exc.code == INVALID_REQUEST:  # not a valid notification either: always answered
+                return _error(rid if not notification else None, exc)
             return None if notification else _error(rid, exc)
         return None if notification else {"jsonrpc": "2.0", "result": result, "id": rid}
 
