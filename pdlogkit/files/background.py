@@ -48,7 +48,8 @@ class BackgroundWriter:
             pending = self._pending
             pending.append((payload, received_ns))
             self._pending_bytes += len(payload)
-            if self._pending_bytes >= WAKE_BYTES or len(pending) >= WAKE_EVENTS:
+            full = self._pending_bytes > self._max_pending
+            if full or self._pending_bytes >= WAKE_BYTES or len(pending) >= WAKE_EVENTS:
                 self._work.notify()
             while self._pending_bytes > self._max_pending and self._error is None:
                 self._drained.wait()
