@@ -2,7 +2,8 @@
 
     flock /tmp/pdlogkit-bench.lock python tools/bench_read.py [--dir /work/bench-data] [--seconds 900]
 
-Writes (once) a realistic synthetic classic log of at least 1 GB, converts it to
+Writes (once) a realistic synthetic classic log of at least 1 GB (camera frames
+all distinct, as a real camera's are), converts it to
 a container (timed), writes the same events as MCAP (zstd, 1 MiB chunks, one
 channel per kind, receive time as log time), and a sensor-only slice in both
 formats; then times, best of `--repeat`, a full read of every event (kind, time,
@@ -29,9 +30,30 @@ from pdlogkit.events import KINDS
 from pdlogkit.files.classic import ClassicReader
 from pdlogkit.log import IndexedLog
 from pdlogkit.logtools import convert, slice_log
-from pdlogkit.synth import write_log
 
 SENSOR_KINDS = [k for k in KINDS if k != "image"]
+
+
+def write_bench_log(path: Path, seconds: float, *, pool: int = 64) -> None:
+    """A synthetic classic log whose camera frames are all distinct within any `pool` in a row.
+
+    `write_log` reuses one JPEG per drop position, and zstd then squeezes repeated
+    frames within a chunk to nothing, which real cameras (sensor noise) never allow.
+    """
+    from pdlogkit.files.classic import ClassicWriter
+    from pdlogkit.schema import PurpleDropEvent
+    from pdlogkit.synth import FrameRenderer, SynthStream
+
+    frames = [FrameRenderer(seed=k).jpeg((k * 37) % 128) for k in range(pool)]
+    shown = 0
+    with ClassicWriter(path) as w:
+        for _, payload in SynthStream(seconds, seed=7):
+            if payload[:1] == b"\x1a":  # an image event
+                event = PurpleDropEvent.FromString(payload)
+                event.image.image_data = frames[shown % pool]
+                payload = event.SerializeToString()
+                shown += 1
+            w.write(payload)
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:
@@ -125,14 +147,14 @@ def main() -> None:
     args = ap.parse_args()
     d: Path = args.dir
     d.mkdir(parents=True, exist_ok=True)
-    classic = d / f"read-bench-{args.seconds:.0f}.bin"
+    classic = d / f"read-bench-{args.seconds:.0f}-distinct.bin"
     container = classic.with_suffix(".pdlz")
     mcap_file = classic.with_suffix(".mcap")
     sensors = d / f"read-sensors-{args.seconds:.0f}.pdlz"
     sensors_classic = sensors.with_suffix(".bin")
     if not classic.exists():
         print(f"writing {classic} ...", file=sys.stderr)
-        write_log(classic, args.seconds, seed=7)
+        write_bench_log(classic, args.seconds)
     for f in (container, sensors, sensors_classic):
         f.unlink(missing_ok=True)
     size = classic.stat().st_size
