@@ -161,6 +161,29 @@ def test_events_as_dicts_show_image_hashes_not_bytes_unless_asked(camera_log):
     assert base64.b64decode(full["fields"]["image_data"]) == frame
 
 
+def test_events_stream_from_a_reader_without_look_ahead_in_either_format(synth_log, tmp_path):
+    import io
+
+    from pdlogkit.logtools import stream_events
+
+    class Raw(io.RawIOBase):  # a socket-like stream: no peek, no seek
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            out, self.data = self.data[:n], self.data[n:]
+            return out
+
+    container = tmp_path / "s.pdlz"
+    convert(synth_log, container)
+    want = [e.payload for e in open_log(synth_log).events(kinds=["image"])]
+    for path in (synth_log, container):
+        assert [e.payload for e in stream_events(Raw(path.read_bytes()), kinds=["image"])] == want
+
+
 def test_a_tool_refuses_to_overwrite_its_input(synth_log):
     with pytest.raises(ValueError, match="is the input"):
         convert(synth_log, synth_log)
