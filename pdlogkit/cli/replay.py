@@ -170,5 +170,8 @@ def pdserver_main(argv: Sequence[str] | None = None) -> int:
     board = args.board
     if board is not None and not os.path.exists(board) and os.path.exists(board + ".json"):
         board = board + ".json"
-    server = ReplayServer(args.replay, ws_port=WS_PORT, http_port=HTTP_PORT, board=board)
-    return run(lambda _: serve(server), args, prog="pdserver")
+    return run(
+        lambda _: serve(ReplayServer(args.replay, ws_port=WS_PORT, http_port=HTTP_PORT, board=board)),
+        args,
+        prog="pdserver",
+    )

@@ -354,7 +354,8 @@ class ReplayServer:
 
     def seek(self, seconds: float) -> dict[str, Any]:
         """Continue every timeline from `seconds` after the log start (clamped to the window)."""
-        assert self._source is not None
+        if self._source is None:
+            raise ReplayError("the replay server is not started")
         target = self._source.clamp(seconds)
         count = self._on_loop(lambda: len(self._timelines()))
         cursors = [self._source.prepare(target) for _ in range(count)]  # blocking I/O, off the loop
