@@ -393,3 +393,10 @@ def test_on_a_terminal_space_pauses_and_resumes(camera_log):
         process.wait(timeout=20)
         os.close(main)
     assert process.returncode == 0
+
+
+def test_the_original_pdserver_replay_interface_reports_a_missing_log(tmp_path, capsys):
+    from pdlogkit.cli.replay import pdserver_main
+
+    assert pdserver_main(["--replay", str(tmp_path / "gone.pdlog"), "--board", "misl_v6"]) == 3
+    assert "gone.pdlog" in capsys.readouterr().err
