@@ -398,5 +398,5 @@ def test_on_a_terminal_space_pauses_and_resumes(camera_log):
 def test_the_original_pdserver_replay_interface_reports_a_missing_log(tmp_path, capsys):
     from pdlogkit.cli.replay import pdserver_main
 
-    assert pdserver_main(["--replay", str(tmp_path / "gone.pdlog"), "--board", "misl_v6"]) == 3
+    assert pdserver_main(["--replay", str(tmp_path / "gone.pdlog")]) == 3
     assert "gone.pdlog" in capsys.readouterr().err
