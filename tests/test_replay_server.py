@@ -400,3 +400,17 @@ def test_the_original_pdserver_replay_interface_reports_a_missing_log(tmp_path, 
 
     assert pdserver_main(["--replay", str(tmp_path / "gone.pdlog")]) == 3
     assert "gone.pdlog" in capsys.readouterr().err
+
+
+def test_an_indexed_log_replays_byte_for_byte_and_seeks_with_its_index(tmp_path):
+    path = tmp_path / "run.pdlz"
+    write_log(path, 30.0, seed=4, frame_size=(320, 240))
+    expected = payloads(path)
+    with ReplayServer(path, speed=0, per_client=True) as server:
+        assert receive(server.ws_url, len(expected)) == expected
+    with ReplayServer(path, paused=True) as server:
+        for seconds in (25.0, 3.5):
+            result(server, "playback_seek", seconds)
+            state = expected_state(path, seconds)
+            assert result(server, "get_electrode_pins") == state.electrode_pins()
+            assert result(server, "get_scan_capacitance") == state.scan_capacitance()
