@@ -149,7 +149,10 @@ async def _naive(path: Path, seconds: float, clients: int, expected_count: int, 
     async with serve(handler, "127.0.0.1", 0, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
         proc = await asyncio.to_thread(start_clients, f"ws://127.0.0.1:{port}", clients, expected_count, out)
+        deadline = time.monotonic() + 30
         while len(conns) < clients:
+            if time.monotonic() > deadline:
+                raise SystemExit("clients did not connect")
             await asyncio.sleep(0.01)
         anchor = time.monotonic()
         send = []
@@ -270,25 +273,6 @@ def main() -> None:
         return
     print("throughput at speed 0 ...", file=sys.stderr)
     tp = run_throughput(path, args.throughput_seconds, args.clients)
-    print(f"ReplayServer at speed 1 for {seconds:g} s ...", file=sys.stderr)
-    ours = run_replay_server(path, seconds, args.clients, expected, args.aborting)
-    print(f"naive reference (sleep the delta) for {ref_seconds:g} s ...", file=sys.stderr)
-    ref = run_naive(path, ref_seconds, args.clients, ref_expected)
-
-    print(f"\nTiming at speed 1, {args.clients} clients (lateness vs schedule, ms; 'last' = drift at the end)\n")
-    print("| replay | where | p50 | p99 | max | last event | log played |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name, result, played in (
-        ("pdlogkit ReplayServer", ours, seconds),
-        ("naive: sleep the delta (reference)", ref, ref_seconds),
-    ):
-        for where in ("send", "clients"):
-            f = result[where]
-            print(
-                f"| {name} | {'at send' if where == 'send' else 'at clients'} | {f['p50']:.3f} | {f['p99']:.3f} "
-                f"| {f['max']:.3f} | {f['last']:.3f} | {played / 60:g} min |"
-            )
-    print(f"\nslow clients dropped: {ours['dropped']}")
     events_s, mb_s, total_mb_s = tp["serve"]
     read_events_s, read_mb_s = tp["read"]
     print(f"\nThroughput at speed 0, {args.clients} clients, first {args.throughput_seconds:g} s of the log\n")
@@ -298,8 +282,29 @@ def main() -> None:
     print(f"| ReplayServer --speed 0, per client | {events_s:,.0f} | {mb_s:,.1f} |")
     print(
         f"| ReplayServer --speed 0, all {args.clients} clients together | {events_s * args.clients:,.0f} "
-        f"| {total_mb_s:,.1f} |"
+        f"| {total_mb_s:,.1f} |",
+        flush=True,
     )
+    print(f"\nTiming at speed 1, {args.clients} clients (lateness vs schedule, ms; 'last' = drift at the end)\n")
+    print("| replay | where | p50 | p99 | max | last event | log played |")
+    print("|---|---|---:|---:|---:|---:|---:|", flush=True)
+    print(f"ReplayServer at speed 1 for {seconds:g} s ...", file=sys.stderr)
+    ours = run_replay_server(path, seconds, args.clients, expected, args.aborting)
+    timing_rows("pdlogkit ReplayServer", ours, seconds)
+    print(f"naive reference (sleep the delta) for {ref_seconds:g} s ...", file=sys.stderr)
+    ref = run_naive(path, ref_seconds, args.clients, ref_expected)
+    timing_rows("naive: sleep the delta (reference)", ref, ref_seconds)
+    print(f"\nslow clients dropped: {ours['dropped']}")
+
+
+def timing_rows(name: str, result: dict, played: float) -> None:
+    for where in ("send", "clients"):
+        f = result[where]
+        print(
+            f"| {name} | {'at send' if where == 'send' else 'at clients'} | {f['p50']:.3f} | {f['p99']:.3f} "
+            f"| {f['max']:.3f} | {f['last']:.3f} | {played / 60:g} min |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
