@@ -92,6 +92,8 @@ class ReplayServer:
             raise ValueError(f"client_buffer must be > 0 bytes, not {client_buffer}")
         check_kinds(kinds, "kinds")
         check_kinds(exclude, "exclude")
+        if start < 0 or (end is not None and end <= start):
+            raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
         self.host = host
         self.ws_port = ws_port
         self.http_port = http_port
