@@ -370,3 +370,15 @@ def test_a_log_cut_by_a_killed_recorder_still_makes_a_video(tmp_path: Path, fram
     frames, _ = decoded(tmp_path / "cut.mp4")
     assert_frames_at(frames, times[:-1])
     assert summary.images == 5
+
+
+def test_progress_reports_log_seconds_up_to_the_whole_range(tmp_path: Path, frames320: list[bytes]) -> None:
+    times = [T0 + i * 250 * MS for i in range(9)]  # 2 s of frames
+    log = write_frames(tmp_path / "p.bin", [(t, frames320[i % 4]) for i, t in enumerate(times)])
+    calls: list[tuple[float, float | None]] = []
+
+    summary = write_video(log, tmp_path / "p.mov", codec="copy", start=0, end=3, progress=lambda *a: calls.append(a))
+
+    assert [done for done, _ in calls[:-1]] == pytest.approx([i * 0.25 for i in range(9)])
+    assert calls[-1] == (pytest.approx(summary.duration), 3.0)
+    assert {total for _, total in calls} == {3.0}
