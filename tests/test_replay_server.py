@@ -21,8 +21,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from pdlogkit import open_log
+from pdlogkit.events import Event
 from pdlogkit.replay import DeviceState, ReplayServer
-from pdlogkit.synth import write_log
+from pdlogkit.synth import DEFAULT_START_NS, write_log
 from pdlogkit.timeline import log_clock
 
 BOARD = "boards/misl_v6.json"
@@ -166,7 +167,7 @@ def test_pause_seek_and_speed_through_the_control_api(sensor_log):
         assert status["time"] == 30.0 and status["duration"] == pytest.approx(60.0, abs=0.2)
         assert result(server, "playback_speed", 2.5)["speed"] == 2.5
         assert result(server, "playback_enable", True)["playing"] is True
-        first = open_log_event(ws.recv(timeout=5))
+        first = seconds_into_log(ws)
         assert 30.0 <= first < 30.5
         time.sleep(0.4)
         status = result(server, "playback_enable", False)
@@ -175,14 +176,12 @@ def test_pause_seek_and_speed_through_the_control_api(sensor_log):
         assert result(server, "playback_status")["time"] == status["time"]
 
 
-def open_log_event(payload: bytes) -> float:
-    """Seconds from the start of the sensor log (which starts at the synthetic default start)."""
-    from pdlogkit.events import Event
-    from pdlogkit.synth import DEFAULT_START_NS
-
-    t = Event(payload).time_ns
-    assert t is not None
-    return (t - DEFAULT_START_NS) / 1e9
+def seconds_into_log(ws) -> float:
+    """Seconds from the (synthetic) log start of the next received event that has a timestamp."""
+    while True:
+        t = Event(ws.recv(timeout=5)).time_ns
+        if t is not None:
+            return (t - DEFAULT_START_NS) / 1e9
 
 
 def test_state_methods_answer_the_log_at_the_playback_time(sensor_log, shared_data):
