@@ -138,6 +138,21 @@ def test_recover_says_whether_anything_was_lost(synth_log, tmp_path):
     assert synth_log.read_bytes().startswith(recovered) and len(recovered) > len(synth_log.read_bytes()) - 200_000
 
 
+def test_a_container_with_a_damaged_header_gives_up_its_metadata_not_its_events(synth_log, tmp_path):
+    from pdlogkit import LogFormatError
+
+    container = tmp_path / "h.pdlz"
+    convert(synth_log, container)
+    data = bytearray(container.read_bytes())
+    data[20] ^= 0xFF  # inside the metadata JSON: the header's checksum fails
+    container.write_bytes(bytes(data))
+    with pytest.raises(LogFormatError, match="header checksum"):
+        open_log(container)
+    report = recover_log(container, tmp_path / "saved.bin")
+    assert report.status == SOME_LOST and "metadata lost" in report.lost[0]
+    assert (tmp_path / "saved.bin").read_bytes() == synth_log.read_bytes()
+
+
 def test_index_writes_a_sidecar_for_classic_and_nothing_for_a_container(synth_log, tmp_path):
     classic = tmp_path / "c.bin"
     shutil.copy2(synth_log, classic)

@@ -236,21 +236,25 @@ class IndexedReader:
         self.problems: list[Damage] = []
         #: The chunk the file ends inside, if it was cut short.
         self.truncation: Truncation | None = None
+        head = self._pread(fmt.FILE_HEAD_SIZE, 0)
         try:
-            head = self._pread(fmt.FILE_HEAD_SIZE, 0)
             if fmt.is_container(head) and len(head) < fmt.FILE_HEAD_SIZE:
                 raise LogFormatError("file ends inside the header (nothing was recorded)", offset=len(head))
             header_size = fmt.header_size_needed(head)
             self.metadata, self.header_size = fmt.decode_header(self._pread(header_size, 0))
         except LogFormatError as exc:
-            raise LogFormatError(exc.reason, path=self.path, offset=exc.offset) from None
+            if not (self.lenient and fmt.is_container(head)):
+                raise LogFormatError(exc.reason, path=self.path, offset=exc.offset) from None
+            # The metadata is lost, the chunks need not be: start at the first valid chunk.
+            self.problems.append(Damage(exc.offset or 0, f"header unreadable ({exc.reason}); metadata lost"))
+            self.metadata = {}
+            first = self._resync(len(fmt.MAGIC))
+            self.header_size = size if first is None else first
         self.index: fmt.Index | None = None
         self.data_end = size
-        found = (
-            fmt.decode_trailer(self._pread(fmt.TRAILER_SIZE, size - fmt.TRAILER_SIZE), size)
-            if (size >= self.header_size + fmt.TRAILER_SIZE)
-            else None
-        )
+        found = None
+        if size >= self.header_size + fmt.TRAILER_SIZE:
+            found = fmt.decode_trailer(self._pread(fmt.TRAILER_SIZE, size - fmt.TRAILER_SIZE), size)
         if found is not None:
             index_offset, index_size = found
             try:
@@ -424,7 +428,7 @@ class IndexedReader:
             yield self._load(i)
 
     def _first_damage(self) -> Damage | None:
-        damage = [d for d in self.problems if not d.reason.startswith("index unreadable")]
+        damage = [d for d in self.problems if not d.reason.startswith(("index unreadable", "header unreadable"))]
         return min(damage, key=lambda d: d.offset) if damage else None
 
     def close(self) -> None:
