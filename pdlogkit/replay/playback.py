@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
@@ -63,6 +64,9 @@ class Source:
         self, log: Log, start: float, end: float | None, kinds: Iterable[str] | None, exclude: Iterable[str] | None
     ) -> None:
         self.log = log
+        # Reads of the log come from the loop thread and from seeks in other threads: one at
+        # a time, as a log reader (and its decompressor) need not be thread-safe.
+        self.lock = threading.Lock()
         summary = log.summary()
         self.origin_ns = summary.start_ns or 0
         self.duration = summary.duration
@@ -89,10 +93,21 @@ class Source:
 
     def prepare(self, seconds: float) -> Cursor:
         """Open the log at `seconds` (blocking I/O: an index lookup, or a scan without one)."""
-        events = self.log.events(kinds=self.read_kinds, start=seconds, end=self.end)
-        items = positions(events, self.origin_ns, round(seconds * 1e9))
-        head = list(itertools.islice(items, 1))
-        return Cursor(items, head, state_at(self.log, seconds), round(seconds * 1e9))
+        with self.lock:
+            events = self.log.events(kinds=self.read_kinds, start=seconds, end=self.end)
+            items = positions(events, self.origin_ns, round(seconds * 1e9))
+            head = list(itertools.islice(items, 1))
+            return Cursor(items, head, state_at(self.log, seconds), round(seconds * 1e9))
+
+    def next(self, cursor: Cursor) -> tuple[int, Event] | None:
+        """The cursor's next event and its position, or None at the end."""
+        with self.lock:
+            return next(cursor.items, None)
+
+    def close(self, cursor: Cursor) -> None:
+        """Let go of what a cursor holds open."""
+        with self.lock:
+            cursor.items.close()
 
 
 class Sink:
@@ -198,7 +213,7 @@ class Playback:
 
         def apply() -> None:
             if self._cursor is not None:
-                self._cursor.items.close()
+                self.source.close(self._cursor)
             self._cursor = cursor
             self._buffer.clear()
             self._buffer.extend(cursor.head)
@@ -231,7 +246,7 @@ class Playback:
 
     def stop(self) -> None:
         if self._cursor is not None:
-            self._cursor.items.close()
+            self.source.close(self._cursor)
 
     def _poke(self) -> None:
         if self._wake is not None and not self._wake.done():
@@ -250,7 +265,7 @@ class Playback:
 
     def _read_one(self) -> bool:
         assert self._cursor is not None
-        item = next(self._cursor.items, None)
+        item = self.source.next(self._cursor)
         if item is None:
             return False
         self._buffer.append(item)
@@ -329,7 +344,7 @@ class Playback:
         before = self._cursor
         cursor = await asyncio.get_running_loop().run_in_executor(None, self.source.prepare, self.source.start)
         if self._cursor is not before:  # a seek came in meanwhile: it wins
-            cursor.items.close()
+            self.source.close(cursor)
             return
         self.stats.loops += 1
         self.install(cursor)
