@@ -126,8 +126,9 @@ class IndexedWriter:
         for records, compressor in ((self._sensors, self._compressor), (self._images, None)):
             if records:
                 data = fmt.encode_chunk(records, records[0][0], compressor=compressor)
-                self._chunks.append(fmt.decode_chunk_header(data, self.bytes_written))
-                self._put(data)
+                info = fmt.decode_chunk_header(data, self.bytes_written)
+                self._put(data)  # one write: a crash leaves at most this chunk incomplete
+                self._chunks.append(info)
         self._sensors = []
         self._images = []
         self._sensor_bytes = self._image_bytes = 0
