@@ -9,10 +9,12 @@ from .errors import (
     RecorderStateError,
     RecordingFailed,
     TruncatedLogWarning,
+    VideoError,
 )
 from .events import KINDS, Event
 from .log import Log, LogSummary, open_log, open_writer
 from .record import AsyncEventRecorder, EventRecorder, SegmentSummary
+from .video import VideoSummary, write_video
 
 __all__ = [
     "KINDS",
@@ -29,7 +31,10 @@ __all__ = [
     "RecordingFailed",
     "SegmentSummary",
     "TruncatedLogWarning",
+    "VideoError",
+    "VideoSummary",
     "__version__",
     "open_log",
     "open_writer",
+    "write_video",
 ]

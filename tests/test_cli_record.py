@@ -194,3 +194,5 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "What was recorded" in result.stdout
     for i in (1, 2, 3):
         assert open_log(tmp_path / f"segment-{i}.bin").summary().events > 0
+        assert (tmp_path / f"segment-{i}.mp4").stat().st_size > 0
+    assert "Videos of the camera frames" in result.stdout

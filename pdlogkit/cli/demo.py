@@ -9,6 +9,7 @@ from pathlib import Path
 from ..log import open_log
 from ..record import EventRecorder
 from ..synth import SynthGateway
+from ..video import write_video
 from .common import fmt_bytes
 
 
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "demo",
         help="record a built-in synthetic gateway and show what was recorded",
         description="Start a synthetic PurpleDrop gateway on 127.0.0.1, record segments of its stream with "
-        "EventRecorder, and show what was recorded.",
+        "EventRecorder, show what was recorded, and make an MP4 of each segment's camera frames.",
     )
     p.add_argument("--out", default="pdlogkit-demo", metavar="DIR", help="where to write (default ./pdlogkit-demo)")
     p.add_argument("--seconds", type=float, default=3.0, metavar="S", help="length of each segment (default 3)")
@@ -49,4 +50,11 @@ def _demo(args: argparse.Namespace) -> int:
         kinds = ", ".join(f"{kind} {n}" for kind, n in summary.counts.items())
         print(f"  {path}: {summary.events} events over {summary.duration:.1f} s, {fmt_bytes(summary.file_size)}")
         print(f"    {kinds}")
+    print("\nVideos of the camera frames (each frame at its own timestamp):")
+    for path in paths:
+        video = write_video(path, path.with_suffix(".mp4"), preset="veryfast")
+        print(
+            f"  {video.path}: {video.frames} frames, {video.duration:.1f} s, "
+            f"{video.width}x{video.height}, {fmt_bytes(video.size)}"
+        )
     return 0
