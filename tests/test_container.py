@@ -183,6 +183,15 @@ def test_a_corrupt_chunk_header_in_a_file_without_index_is_skipped_by_resynchron
         list(reader.events())
 
 
+def test_several_threads_can_read_one_container_at_once(small):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path, events = small
+    with IndexedReader(path) as reader, ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(lambda: [(e.received_ns, e.payload) for e in reader.events()]) for _ in range(8)]
+        assert all(job.result() == events for job in jobs)
+
+
 def test_a_container_reads_from_a_pipe(small):
     path, events = small
     reader_fd, writer_fd = os.pipe()

@@ -216,7 +216,7 @@ class IndexedReader:
     one (a file cut short, a recorder killed) it scans the chunk headers, skipping
     bodies by length. `lenient` skips corrupt chunks and lists them in `problems`;
     otherwise reading raises `LogFormatError` at the first one, after every event
-    before it.
+    before it. Several threads may read the same reader at once.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False, verify: bool = True) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 import zlib
 from array import array
 from dataclasses import dataclass, field
@@ -262,7 +263,15 @@ def decode_chunk_header(data: bytes | memoryview, offset: int = 0) -> ChunkInfo:
     return ChunkInfo(offset, size, flags, n, stored, raw, first_seq, start, end, body_crc, counts)
 
 
-_decompressor = zstandard.ZstdDecompressor()
+# zstd (de)compressor objects must not be shared between threads: one per thread.
+_local = threading.local()
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d = getattr(_local, "decompressor", None)
+    if d is None:
+        d = _local.decompressor = zstandard.ZstdDecompressor()
+    return d
 
 
 def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bool = True) -> ChunkRecords:
@@ -274,7 +283,7 @@ def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bo
         raise LogFormatError("chunk body checksum mismatch (corrupt chunk)", offset=info.offset)
     if info.compressed:
         try:
-            raw: bytes | memoryview = _decompressor.decompress(stored, max_output_size=info.raw_size)
+            raw: bytes | memoryview = _decompressor().decompress(stored, max_output_size=info.raw_size)
         except zstandard.ZstdError as exc:
             raise LogFormatError(f"chunk body does not decompress ({exc})", offset=offset) from None
         if len(raw) != info.raw_size:
@@ -398,7 +407,7 @@ def decode_index(data: bytes, offset: int = 0) -> Index:
         raise LogFormatError("index checksum mismatch", offset=offset)
     if flags & FLAG_ZSTD:
         try:
-            raw = _decompressor.decompress(body, max_output_size=raw_size)
+            raw = _decompressor().decompress(body, max_output_size=raw_size)
         except zstandard.ZstdError as exc:
             raise LogFormatError(f"index does not decompress ({exc})", offset=offset) from None
     else:
