@@ -28,7 +28,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -427,39 +427,49 @@ def _decoded_frames(
 
 
 class _Writer:
-    """Muxes frames (H.264: encodes them first) into a container, setting each packet's duration."""
+    """Muxes frames (H.264: encodes them first) into a container, setting each packet's duration.
 
-    def __init__(self, path: str, container: str, codec: str, size: tuple[int, int], time_base: Fraction, **x264: str):
-        import av
+    The file is created by `open`, once the first frame gives the size; leaving the
+    `with` block without `close` abandons it (the caller removes the file).
+    """
 
-        options = {"movflags": "+faststart", "movie_timescale": "90000"} if container in ("mp4", "mov") else {}
-        self._out = av.open(path, "w", format=container, options=options)
+    def __init__(self, path: str, container: str, codec: str, time_base: Fraction, **x264: str):
+        self._path = path
+        self._container = container
         self._codec = codec
+        self._x264 = x264
+        self._out: Any = None
         self._durations: dict[int, int] = {}
         self._held: Any = None
         self._end = 0
+        self.size = (0, 0)
         self.frames = 0
-        try:
-            if codec == "h264":
-                from av.video.reformatter import ColorRange
-
-                stream = self._out.add_stream("libx264", options=x264)
-                stream.pix_fmt = "yuv420p"
-                # Say what the pixels are: JPEG's BT.601 matrix in limited range. Unsaid, players
-                # guess BT.709 for frames 720 lines or taller and shift the colours.
-                stream.codec_context.color_range = ColorRange.MPEG
-                stream.codec_context.colorspace = AVCOL_SPC_BT470BG
-            else:
-                stream = self._out.add_stream("mjpeg")
-                stream.pix_fmt = "yuvj420p"
-            stream.width, stream.height = size
-            stream.time_base = time_base
-            stream.codec_context.time_base = time_base
-        except BaseException:
-            self._out.close()
-            raise
-        self._stream = stream
         self.time_base = time_base
+
+    def open(self, size: tuple[int, int]) -> None:
+        """Create the file and its video stream of `size`."""
+        import av
+
+        mp4 = self._container in ("mp4", "mov")
+        options = {"movflags": "+faststart", "movie_timescale": "90000"} if mp4 else {}
+        self._out = av.open(self._path, "w", format=self._container, options=options)
+        if self._codec == "h264":
+            from av.video.reformatter import ColorRange
+
+            stream = self._out.add_stream("libx264", options=self._x264)
+            stream.pix_fmt = "yuv420p"
+            # Say what the pixels are: JPEG's BT.601 matrix in limited range. Unsaid, players
+            # guess BT.709 for frames 720 lines or taller and shift the colours.
+            stream.codec_context.color_range = ColorRange.MPEG
+            stream.codec_context.colorspace = AVCOL_SPC_BT470BG
+        else:
+            stream = self._out.add_stream("mjpeg")
+            stream.pix_fmt = "yuvj420p"
+        stream.width, stream.height = size
+        stream.time_base = self.time_base
+        stream.codec_context.time_base = self.time_base
+        self._stream = stream
+        self.size = size
 
     def add(self, item: Any, pts: int, duration: int) -> None:
         """Add one frame (a VideoFrame for H.264, an `_Image` for copy) at `pts` lasting `duration`."""
@@ -504,12 +514,18 @@ class _Writer:
                     self._held.duration = max(self._held.duration, self._end - self._held.pts)
                     self._out.mux(self._held)
         finally:
-            self._out.close()
+            out, self._out = self._out, None
+            out.close()
 
-    def abort(self) -> None:
-        """Close without flushing (the file is discarded)."""
-        with contextlib.suppress(Exception):  # the file is thrown away after an earlier error
-            self._out.close()
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close a file left unfinished without flushing (the caller discards it)."""
+        if self._out is not None:
+            out, self._out = self._out, None
+            with contextlib.suppress(Exception):  # the file is thrown away after an earlier error
+                out.close()
 
 
 def _container_for(path: str) -> str:
@@ -558,60 +574,55 @@ def write_video(
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, "no such folder for the video", folder)
-    opened = not isinstance(log, Log)
-    the_log = open_log(log) if opened else log  # type: ignore[arg-type]
+    if not isinstance(log, Log):
+        with open_log(log) as opened:
+            return write_video(
+                opened, out, start=start, end=end, codec=codec, crf=crf, preset=preset, fps=fps, progress=progress
+            )
     began = time.perf_counter()
     tmp = os.path.join(folder, f".{os.path.basename(out)}.part{Path(out).suffix}")
-    try:
-        total = _window_seconds(the_log, start, end) if progress is not None else None
-        clock = FrameClock()
-        tally = _Tally()
-        images = _images(the_log, start, end, clock, tally)
-        decoder = _Decoder() if codec == "h264" else None
-        frames: Iterator[tuple[int, Any]]
+    total = _window_seconds(log, start, end) if progress is not None else None
+    rate = Fraction(fps).limit_denominator(1001) if fps is not None else None
+    time_base = 1 / rate if rate is not None else TIME_BASE
+    clock = FrameClock()
+    tally = _Tally()
+    decoder = _Decoder() if codec == "h264" else None
+    with contextlib.ExitStack() as stack:
+        # Undone in reverse: the pipeline (and its decoding thread) stops first, then the
+        # unfinished writer is abandoned and its file removed; the log is closed by the caller.
+        stack.callback(_remove, tmp)
+        writer = stack.enter_context(_Writer(tmp, container, codec, time_base, crf=str(crf), preset=preset))
+
+        def stage(generator: Generator[T, None, None]) -> Generator[T, None, None]:
+            return stack.enter_context(contextlib.closing(generator))
+
+        images = stage(_images(log, start, end, clock, tally))
         if decoder is not None:
-            frames = _in_background(_decoded_frames(images, clock, tally, decoder))
+            frames = stage(_in_background(_decoded_frames(images, clock, tally, decoder)))
         else:
-            frames = _copy_frames(images, clock, tally)
-        timed = schedule(frames, lambda: clock.interval)
-        rate = Fraction(fps).limit_denominator(1001) if fps is not None else None
-        time_base = 1 / rate if rate is not None else TIME_BASE
+            frames = stage(_copy_frames(images, clock, tally))
+        timed = stage(schedule(frames, lambda: clock.interval))
         if rate is not None:
-            timed = resample(timed, rate)
-        writer: _Writer | None = None
-        size: tuple[int, int] = (0, 0)
-        try:
-            for item, pts, duration in timed:
-                if writer is None:
-                    size = decoder.size if decoder is not None else item.size  # type: ignore[assignment]
-                    writer = _Writer(tmp, container, codec, size, time_base, crf=str(crf), preset=preset)
-                writer.add(item, pts, duration)
-                if progress is not None:
-                    progress(float(pts * time_base), total)
-            if writer is None:
-                raise VideoError(_no_frames_message(the_log, tally))
-            writer.close()
-            seconds = float((pts + duration) * time_base)
+            timed = stage(resample(timed, rate))
+        for item, pts, duration in timed:
+            if not writer.frames:
+                writer.open(decoder.size if decoder is not None else item.size)
+            writer.add(item, pts, duration)
             if progress is not None:
-                progress(seconds, total)
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
+                progress(float(pts * time_base), total)
+        if not writer.frames:
+            raise VideoError(_no_frames_message(log, tally))
+        writer.close()
+        seconds = float((pts + duration) * time_base)
+        if progress is not None:
+            progress(seconds, total)
         os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    finally:
-        if opened:
-            the_log.close()
     return VideoSummary(
         path=out,
         container=container,
         codec="h264" if codec == "h264" else "mjpeg",
-        width=size[0],
-        height=size[1],
+        width=writer.size[0],
+        height=writer.size[1],
         frames=writer.frames,
         images=tally.images,
         duration=seconds,
@@ -623,6 +634,11 @@ def write_video(
         clock_steps=clock.clock_steps,
         elapsed=time.perf_counter() - began,
     )
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _window_seconds(log: Log, start: TimeBound, end: TimeBound) -> float | None:
