@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import queue
 import statistics
@@ -52,6 +53,10 @@ INTERVAL_WINDOW = 100
 
 #: The last frame's duration when the video holds a single frame.
 SINGLE_FRAME_S = 0.1
+
+#: The constant frame rates `fps` accepts: one frame in 1001 s up to 1000 frames a second.
+MIN_FPS = 1 / 1001
+MAX_FPS = 1000
 
 CODECS = ("h264", "copy")
 PRESETS = (
@@ -543,8 +548,8 @@ def _check_options(codec: str, crf: int, preset: str, fps: float | None) -> None
         raise ValueError(f"crf must be between 0 and 51, not {crf}")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be positive, not {fps}")
+    if fps is not None and not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        raise ValueError(f"fps must be between 1/1001 and {MAX_FPS:g}, not {fps}")
 
 
 def write_video(

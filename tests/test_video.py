@@ -320,11 +320,17 @@ def test_bad_options_are_refused_before_any_work(tmp_path: Path, synth_log: Path
         ({"crf": 60}, "crf"),
         ({"preset": "warp"}, "unknown preset"),
         ({"fps": 0}, "fps"),
+        ({"fps": -5}, "fps"),
+        ({"fps": math.inf}, "fps"),
+        ({"fps": math.nan}, "fps"),
+        ({"fps": 0.0001}, "fps"),  # under one frame in 1001 s
+        ({"fps": 100_000}, "fps"),  # 300,000 frames for 3 s of camera
     ]:
         with pytest.raises(ValueError, match=message):
             write_video(synth_log, tmp_path / "x.mp4", **kwargs)
     with pytest.raises(ValueError, match="extension"):
         write_video(synth_log, tmp_path / "x.avi")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_jpeg_size_reads_the_frame_header_and_rejects_broken_jpegs(shared_data: Path) -> None:

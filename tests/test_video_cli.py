@@ -97,6 +97,10 @@ def test_errors_become_one_line_and_an_exit_code(
     assert main(["video", str(small_log), str(tmp_path / "c.avi")]) == USAGE
     assert "extension" in capsys.readouterr().err
 
+    for fps in ("inf", "0.0001", "100000"):
+        assert main(["video", str(small_log), str(tmp_path / "e.mp4"), "--fps", fps]) == USAGE
+        assert "fps must be between" in capsys.readouterr().err
+
     assert pdlog_main(["--video", str(tmp_path / "d.mp4"), str(tmp_path / "missing.bin")]) == BAD_INPUT
     assert capsys.readouterr().err.startswith("pdlog: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
