@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from .errors import LogFormatError, VideoError
 from .events import Event
-from .log import Log, TimeBound, open_log
+from .log import ClassicLog, IndexedLog, Log, TimeBound, open_log
 
 # PyAV is imported where it is used: the command line loads this module for every command.
 
@@ -166,6 +166,8 @@ class FrameClock:
         self._last_tick = -1
         self._intervals: deque[int] = deque(maxlen=INTERVAL_WINDOW)
         self.clock_steps = 0
+        #: The log time of the first frame (tick 0).
+        self.first_ns: int | None = None
 
     def place(self, t_ns: int) -> int | None:
         """The tick of a frame at `t_ns`, or None if it is not after the previous frame."""
@@ -180,7 +182,7 @@ class FrameClock:
     def accept(self, t_ns: int, tick: int) -> None:
         """Commit a frame placed at `tick`."""
         if self._origin is None:
-            self._origin = t_ns
+            self._origin = self.first_ns = t_ns
         elif _ticks(t_ns - self._origin) != tick:  # a clock step: move the origin with it
             self.clock_steps += 1
             self._origin = t_ns - tick * 1_000_000_000 // _TICKS_PER_S
@@ -586,7 +588,7 @@ def write_video(
             )
     began = time.perf_counter()
     tmp = os.path.join(folder, f".{os.path.basename(out)}.part{Path(out).suffix}")
-    total = _window_seconds(log, start, end) if progress is not None else None
+    origin_ns, total = _progress_window(log, start, end) if progress is not None else (None, None)
     rate = Fraction(fps).limit_denominator(1001) if fps is not None else None
     time_base = 1 / rate if rate is not None else TIME_BASE
     clock = FrameClock()
@@ -614,13 +616,13 @@ def write_video(
                 writer.open(decoder.size if decoder is not None else item.size)
             writer.add(item, pts, duration)
             if progress is not None:
-                progress(float(pts * time_base), total)
+                progress(_seconds_in(clock, origin_ns) + float(pts * time_base), total)
         if not writer.frames:
             raise VideoError(_no_frames_message(log, tally))
         writer.close()
         seconds = float((pts + duration) * time_base)
-        if progress is not None:
-            progress(seconds, total)
+        if progress is not None:  # all done: a known total is reached even where the frames end before it
+            progress(total if total is not None else _seconds_in(clock, origin_ns) + seconds, total)
         os.replace(tmp, out)
     return VideoSummary(
         path=out,
@@ -641,20 +643,34 @@ def write_video(
     )
 
 
+def _seconds_in(clock: FrameClock, origin_ns: int | None) -> float:
+    """Seconds from where progress counts to the video's first frame."""
+    if origin_ns is None or clock.first_ns is None:
+        return 0.0
+    return max(0.0, (clock.first_ns - origin_ns) / 1e9)
+
+
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 
 
-def _window_seconds(log: Log, start: TimeBound, end: TimeBound) -> float | None:
-    """Seconds of log time in [start, end), for a progress bar (relative bounds only; None if unknown)."""
-    if start is not None and not isinstance(start, (int, float)):
-        return None
-    if end is None:
-        end = log.summary().duration  # from the index where there is one
-    elif not isinstance(end, (int, float)):
-        return None
-    return max(0.0, float(end) - float(start or 0))
+def _progress_window(log: Log, start: TimeBound, end: TimeBound) -> tuple[int | None, float | None]:
+    """Where progress counts from (log time, Unix ns) and the seconds it counts to, each None when unknown.
+
+    The end of the log is only asked of an index (container or sidecar): without one
+    it would take a read of the whole log, so the total is then unknown.
+    """
+    lo, hi = log.window_ns(start, end) if start is not None or end is not None else (None, None)
+    indexed = (isinstance(log, IndexedLog) and log.indexed) or (isinstance(log, ClassicLog) and log.sidecar is not None)
+    if lo is None and (indexed or isinstance(log, ClassicLog)):  # a classic log's start is its first record's time
+        lo = log.start_ns
+    if indexed:
+        log_end = log.summary().end_ns
+        hi = log_end if hi is None or log_end is None else min(hi, log_end)
+    if lo is None or hi is None:
+        return lo, None
+    return lo, max(0.0, (hi - lo) / 1e9)
 
 
 def _no_frames_message(log: Log, tally: _Tally) -> str:

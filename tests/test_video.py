@@ -15,6 +15,7 @@ import pytest
 from pdlogkit import open_log
 from pdlogkit.errors import LogFormatError, TruncatedLogWarning, VideoError
 from pdlogkit.files.classic import ClassicWriter
+from pdlogkit.logtools import index_log
 from pdlogkit.schema import Image, PurpleDropEvent, Timestamp
 from pdlogkit.synth import FrameRenderer, write_log
 from pdlogkit.video import FrameClock, jpeg_size, resample, schedule, write_video
@@ -382,13 +383,30 @@ def test_a_log_cut_by_a_killed_recorder_still_makes_a_video(tmp_path: Path, fram
     assert summary.images == 5
 
 
-def test_progress_reports_log_seconds_up_to_the_whole_range(tmp_path: Path, frames320: list[bytes]) -> None:
+def test_progress_counts_log_seconds_and_reaches_its_total(tmp_path: Path, frames320: list[bytes]) -> None:
     times = [T0 + i * 250 * MS for i in range(9)]  # 2 s of frames
     log = write_frames(tmp_path / "p.bin", [(t, frames320[i % 4]) for i, t in enumerate(times)])
-    calls: list[tuple[float, float | None]] = []
 
-    summary = write_video(log, tmp_path / "p.mov", codec="copy", start=0, end=3, progress=lambda *a: calls.append(a))
+    def run(**window: float) -> tuple[list[tuple[float, float | None]], float]:
+        calls: list[tuple[float, float | None]] = []
+        summary = write_video(log, tmp_path / "p.mov", codec="copy", progress=lambda *a: calls.append(a), **window)
+        return calls, summary.duration
 
+    # A window given: its length is the total, and the last call reaches it even though the frames stop at 2 s.
+    calls, _ = run(start=0, end=3)
     assert [done for done, _ in calls[:-1]] == pytest.approx([i * 0.25 for i in range(9)])
-    assert calls[-1] == (pytest.approx(summary.duration), 3.0)
+    assert calls[-1] == (3.0, 3.0)
     assert {total for _, total in calls} == {3.0}
+
+    # No end and no index: the log's length would take a read of all of it, so the total is unknown.
+    calls, duration = run()
+    assert {total for _, total in calls} == {None}
+    assert calls[-1][0] == pytest.approx(duration)
+
+    # With a sidecar index the log's end is known; seconds count from the window's start, not the first frame.
+    index_log(log)
+    calls, _ = run()
+    assert calls[-1] == (2.0, 2.0)
+    calls, _ = run(start=0.6)
+    assert [done for done, _ in calls[:-1]] == pytest.approx([0.15 + i * 0.25 for i in range(6)])
+    assert calls[-1] == (pytest.approx(1.4), pytest.approx(1.4))
