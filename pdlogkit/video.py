@@ -38,15 +38,13 @@ from typing import Any, TypeVar
 from .errors import LogFormatError, VideoError
 from .events import Event
 from .log import ClassicLog, IndexedLog, Log, TimeBound, open_log
+from .timeline import CLOCK_STEP_NS
 
 # PyAV is imported where it is used: the command line loads this module for every command.
 
 #: Presentation times are in this time base (the MPEG clock): exact to 11 microseconds.
 TIME_BASE = Fraction(1, 90_000)
 _TICKS_PER_S = 90_000
-
-#: A frame more than this far behind the previous one marks a host clock step.
-CLOCK_STEP_NS = 1_000_000_000
 
 #: The last frame lasts the median of up to this many recent frame intervals.
 INTERVAL_WINDOW = 100
