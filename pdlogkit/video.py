@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 from .errors import LogFormatError, VideoError
 from .events import Event
+from .formats.classic import Truncation
 from .log import ClassicLog, IndexedLog, Log, TimeBound, open_log
 from .timeline import CLOCK_STEP_NS
 
@@ -102,6 +103,7 @@ class VideoSummary:
     rescaled: int = 0
     cropped: bool = False
     clock_steps: int = 0
+    truncation: Truncation | None = None  # the log ends inside a record (recorder killed): frames up to it are in
     elapsed: float = 0.0  # seconds it took
 
     @property
@@ -637,6 +639,7 @@ def write_video(
         rescaled=tally.rescaled,
         cropped=decoder.cropped if decoder is not None else False,
         clock_steps=clock.clock_steps,
+        truncation=getattr(log, "truncation", None),  # known once the log has been read
         elapsed=time.perf_counter() - began,
     )
 

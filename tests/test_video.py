@@ -381,6 +381,10 @@ def test_a_log_cut_by_a_killed_recorder_still_makes_a_video(tmp_path: Path, fram
     frames, _ = decoded(tmp_path / "cut.mp4")
     assert_frames_at(frames, times[:-1])
     assert summary.images == 5
+    # The summary says where the log was cut: just after the five whole records.
+    whole = write_frames(tmp_path / "five.bin", [(t, frames320[i % 4]) for i, t in enumerate(times[:-1])])
+    assert summary.truncation is not None and summary.truncation.offset == whole.stat().st_size
+    assert summary.to_dict()["truncation"]["offset"] == whole.stat().st_size
 
 
 def test_progress_counts_log_seconds_and_reaches_its_total(tmp_path: Path, frames320: list[bytes]) -> None:

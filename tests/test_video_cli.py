@@ -60,6 +60,17 @@ def test_video_command_reports_skipped_frames(
     assert f"skipped 1 of {images} frames: 1 no timestamp" in text
 
 
+def test_video_command_says_when_the_log_was_cut_short(
+    tmp_path: Path, small_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(small_log.read_bytes()[:-100])  # the recorder was killed inside the last record
+
+    assert main(["video", str(cut), str(tmp_path / "cut.mov"), "--codec", "copy"]) == 0
+
+    assert "log cut short, truncated last record at byte " in capsys.readouterr().out
+
+
 def test_pdlog_video_keeps_the_original_interface(
     tmp_path: Path, small_log: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,6 +79,8 @@ def print_summary(summary: VideoSummary, stream: TextIO | None = None) -> None:
         print(f"scaled {summary.rescaled} frames of another size to {summary.width}x{summary.height}", file=out)
     if summary.cropped:
         print(f"cropped to even dimensions {summary.width}x{summary.height} for H.264", file=out)
+    if summary.truncation:
+        print(f"log cut short, {summary.truncation}: the frames before it are in the video", file=out)
     if summary.clock_steps:
         print(f"{summary.clock_steps} host clock steps back: the video carries on across them", file=out)
 
