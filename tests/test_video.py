@@ -38,11 +38,12 @@ def write_frames(path: Path, frames: list[tuple[int | None, bytes]]) -> Path:
     return path
 
 
-def solid_jpeg(width: int, height: int, shade: int = 128) -> bytes:
-    """A small JPEG of one grey with a lighter band, any size (odd too)."""
+def solid_jpeg(width: int, height: int, shade: int = 128, band: bool = True) -> bytes:
+    """A small JPEG of one grey (with a lighter band unless `band` is False), any size (odd too)."""
     frame = av.VideoFrame(width, height, "gray")
     plane = frame.planes[0]
-    row = bytes([shade] * (width // 2) + [min(255, shade + 60)] * (width - width // 2))
+    lighter = min(255, shade + 60) if band else shade
+    row = bytes([shade] * (width // 2) + [lighter] * (width - width // 2))
     plane.update(row.ljust(plane.line_size, b"\0") * height)
     codec = av.CodecContext.create("mjpeg", "w")
     codec.width, codec.height, codec.pix_fmt = width, height, "yuvj444p"
@@ -117,6 +118,41 @@ def test_a_camera_stall_stays_a_stall(tmp_path: Path, frames320: list[bytes]) ->
     # The last frame lasts the median interval of the whole run (97, 106, 95, 2000, 33, 33, 136.5 ms).
     assert container.duration / 1e6 == pytest.approx(2.5005 + 0.097, abs=1e-3)
     assert summary.skipped_total == 0
+
+
+def luma(frame: av.VideoFrame) -> int:
+    """The decoded frame's luma (limited range) in its middle."""
+    plane = frame.planes[0]
+    return bytes(plane)[frame.height // 2 * plane.line_size + frame.width // 2]
+
+
+def test_each_moment_of_the_video_shows_the_right_picture(tmp_path: Path) -> None:
+    # 20 frames, each one flat grey of its own shade, at irregular intervals (some shorter than 1/25 s).
+    shades = [20 + 10 * i for i in range(20)]
+    intervals_ms = [70, 33, 150, 45, 90, 20, 300, 60, 110, 35, 80, 55, 130, 25, 95, 65, 140, 50, 75]
+    offsets_ms = [0, *itertools.accumulate(intervals_ms)]
+    log = write_frames(
+        tmp_path / "shades.bin",
+        [(T0 + ms * MS, solid_jpeg(64, 48, shade, band=False)) for ms, shade in zip(offsets_ms, shades, strict=True)],
+    )
+    limited = [16 + round(shade * 219 / 255) for shade in shades]  # full-range JPEG grey in H.264's limited range
+
+    def shown(path: Path) -> list[int]:
+        """Which of the 20 shades each decoded frame shows (each within 3 levels of it)."""
+        frames, container = decoded(path)
+        container.close()
+        picked = [min(range(20), key=lambda i: abs(limited[i] - luma(f))) for f in frames]
+        assert all(abs(limited[i] - luma(f)) <= 3 for i, f in zip(picked, frames, strict=True))
+        return picked
+
+    write_video(log, tmp_path / "own.mp4", preset="ultrafast")
+    assert shown(tmp_path / "own.mp4") == list(range(20))
+
+    # At 25 fps, slot k (from k * 40 ms) shows the frame on screen then: the last one at or before it.
+    write_video(log, tmp_path / "cfr.mp4", preset="ultrafast", fps=25)
+    end_ms = offsets_ms[-1] + statistics.median(intervals_ms)
+    slots = [k * 40 for k in range(math.ceil(end_ms / 40))]
+    assert shown(tmp_path / "cfr.mp4") == [max(i for i, t in enumerate(offsets_ms) if t <= s) for s in slots]
 
 
 @pytest.mark.parametrize("suffix", [".mov", ".mkv", ".mp4"])
