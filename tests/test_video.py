@@ -249,10 +249,21 @@ def test_copy_skips_frames_of_another_size(tmp_path: Path, frames320: list[bytes
     assert good_times[0] == T0
 
 
-def test_start_and_end_cut_the_video(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sidecar", [False, True], ids=["scanned", "sidecar"])
+def test_start_and_end_cut_the_video(tmp_path: Path, sidecar: bool) -> None:
     log = tmp_path / "run.bin"
     write_log(log, 6.0, fps=8, frame_size=(128, 96), seed=4)
-    times = image_times(log, start=2.0, end=4.5)
+    if sidecar:
+        index_log(log)
+    # Expected: every camera frame from 2 s to 4.5 s after the log's first event, picked out by hand.
+    with open_log(log) as opened:
+        everything = list(opened.events())
+    log_start = next(e.time_ns for e in everything if e.time_ns is not None)
+    times = [
+        e.time_ns
+        for e in everything
+        if e.kind == "image" and log_start + 2_000_000_000 <= e.time_ns < log_start + 4_500_000_000
+    ]
     assert 15 <= len(times) <= 25
 
     summary = write_video(log, tmp_path / "cut.mp4", start=2.0, end=4.5, preset="ultrafast")
