@@ -13,7 +13,7 @@ Bad frames are never fatal, each is counted under a reason in `VideoSummary.skip
   of more than `CLOCK_STEP_NS` is a host clock step instead: the video carries on
   one frame interval later and `clock_steps` counts it);
 - ``corrupt``: the payload does not parse, is not a whole JPEG, or (H.264) does
-  not decode cleanly;
+  not decode cleanly or, as the first frame, is under 2 pixels wide or high;
 - ``size_mismatch`` (copy only): its size differs from the first frame's. With
   H.264 such a frame is scaled to the first frame's size and counted in `rescaled`.
 """
@@ -363,7 +363,7 @@ class _Decoder:
         return ctx
 
     def decode(self, jpeg: bytes) -> Any:
-        """The decoded frame, or None if the JPEG does not decode cleanly."""
+        """The decoded frame, or None if the JPEG does not decode cleanly (or is too thin to be the first)."""
         import av
 
         try:
@@ -371,7 +371,11 @@ class _Decoder:
         except av.FFmpegError:
             self._ctx = self._context()
             return None
-        return frames[0] if frames else None
+        if not frames:
+            return None
+        if self.size is None and (frames[0].width < 2 or frames[0].height < 2):
+            return None  # an H.264 picture is at least 2x2: a thinner first frame cannot set the size
+        return frames[0]
 
     def convert(self, frame: Any) -> tuple[Any, bool]:
         """The frame as yuv420p (limited range) at the output size; True if it had to be scaled."""

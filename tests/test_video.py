@@ -322,6 +322,17 @@ def test_odd_sizes_are_cropped_to_even_for_h264(tmp_path: Path) -> None:
     assert summary.cropped and (summary.width, summary.height) == (160, 120) and summary.rescaled == 0
 
 
+def test_a_first_frame_too_thin_for_h264_is_skipped_as_corrupt(tmp_path: Path) -> None:
+    thin, wide = solid_jpeg(1, 48), solid_jpeg(64, 48)
+    log = write_frames(tmp_path / "thin.bin", [(T0, thin), (T0 + 100 * MS, wide), (T0 + 200 * MS, thin)])
+
+    summary = write_video(log, tmp_path / "thin.mp4", preset="ultrafast")
+
+    # The 64x48 frame sets the size; the thin frame after it is scaled to it like any other size.
+    assert summary.skipped["corrupt"] == 1 and summary.rescaled == 1
+    assert (summary.frames, summary.width, summary.height) == (2, 64, 48)
+
+
 def test_a_host_clock_step_back_does_not_end_the_video(tmp_path: Path, frames320: list[bytes]) -> None:
     times = [T0, T0 + 100 * MS, T0 + 200 * MS, T0 - 3600 * 10**9, T0 - 3600 * 10**9 + 100 * MS]
     log = write_frames(tmp_path / "step.bin", [(t, frames320[i % 4]) for i, t in enumerate(times)])
