@@ -45,7 +45,7 @@ from .timeline import CLOCK_STEP_NS
 
 #: Presentation times are in this time base (the MPEG clock): exact to 11 microseconds.
 TIME_BASE = Fraction(1, 90_000)
-_TICKS_PER_S = 90_000
+_TICKS_PER_S = TIME_BASE.denominator
 
 #: The last frame lasts the median of up to this many recent frame intervals.
 INTERVAL_WINDOW = 100
@@ -110,6 +110,11 @@ class VideoSummary:
     def used(self) -> int:
         """Images that went into the video."""
         return self.images - self.skipped_total
+
+    @property
+    def skipped_text(self) -> str:
+        """The frames left out by reason, as in "1 no timestamp, 2 corrupt" ("" if none)."""
+        return _reasons(self.skipped)
 
     @property
     def skipped_total(self) -> int:
@@ -462,7 +467,7 @@ class _Writer:
         import av
 
         mp4 = self._container in ("mp4", "mov")
-        options = {"movflags": "+faststart", "movie_timescale": "90000"} if mp4 else {}
+        options = {"movflags": "+faststart", "movie_timescale": str(_TICKS_PER_S)} if mp4 else {}
         self._out = av.open(self._path, "w", format=self._container, options=options)
         if self._codec == "h264":
             from av.video.reformatter import ColorRange
@@ -681,5 +686,8 @@ def _progress_window(log: Log, start: TimeBound, end: TimeBound) -> tuple[int | 
 def _no_frames_message(log: Log, tally: _Tally) -> str:
     if not tally.images:
         return f"{log.path}: no camera frames in the chosen range"
-    reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in tally.skipped.items() if n)
-    return f"{log.path}: none of the {tally.images} camera frames in range is usable ({reasons})"
+    return f"{log.path}: none of the {tally.images} camera frames in range is usable ({_reasons(tally.skipped)})"
+
+
+def _reasons(skipped: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in skipped.items() if n)

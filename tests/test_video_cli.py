@@ -81,6 +81,9 @@ def test_pdlog_video_keeps_the_original_interface(
     timed = sum(1 for e in open_log(small_log).events(kinds=["image"]) if e.time_ns is not None)
     assert len(list(av.open(str(out)).decode(video=0))) == timed
     assert f"{timed} frames" in capsys.readouterr().out
+    # As `pdlogkit video` with its defaults: any container it knows.
+    assert pdlog_main(["--video", str(tmp_path / "old.mkv"), str(small_log)]) == 0
+    assert "h264 in matroska" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(shutil.which("pdlog") is None, reason="console scripts not installed")

@@ -72,9 +72,8 @@ def print_summary(summary: VideoSummary, stream: TextIO | None = None) -> None:
         f"{summary.width}x{summary.height} {summary.codec} in {summary.container}, {rate}, {fmt_bytes(summary.size)}",
         file=out,
     )
-    notes = [f"{n} {reason.replace('_', ' ')}" for reason, n in summary.skipped.items() if n]
-    if notes:
-        print(f"skipped {summary.skipped_total} of {summary.images} frames: {', '.join(notes)}", file=out)
+    if summary.skipped_total:
+        print(f"skipped {summary.skipped_total} of {summary.images} frames: {summary.skipped_text}", file=out)
     if summary.rescaled:
         print(f"scaled {summary.rescaled} frames of another size to {summary.width}x{summary.height}", file=out)
     if summary.cropped:
@@ -86,14 +85,18 @@ def print_summary(summary: VideoSummary, stream: TextIO | None = None) -> None:
 
 
 def pdlog_main(argv: Sequence[str] | None = None) -> int:
-    """`pdlog --video OUT.mp4 LOGFILE`: the original tool's interface."""
+    """`pdlog --video OUT.mp4 LOGFILE`: the original tool's interface, run as `pdlogkit video` with its defaults."""
     parser = argparse.ArgumentParser(prog="pdlog", description="Work with PurpleDrop event logs.")
-    parser.add_argument("--video", metavar="OUT.mp4", required=True, help="write the log's camera frames to this MP4")
+    parser.add_argument(
+        "--video",
+        metavar="OUT.mp4",
+        required=True,
+        help="write the log's camera frames to this video file (H.264; .mp4, .mov or .mkv)",
+    )
     parser.add_argument("logfile", metavar="LOGFILE")
     args = parser.parse_args(argv)
-
-    def video(args: argparse.Namespace) -> int:
-        print_summary(write_video(args.logfile, args.video))
-        return 0
-
-    return run(video, args, prog="pdlog")
+    # The same arguments as `pdlogkit video LOGFILE OUT`, defaults and all.
+    commands = argparse.ArgumentParser(prog="pdlog")
+    register(commands.add_subparsers())
+    video = commands.parse_args(["video", "--", args.logfile, args.video])
+    return run(_video, video, prog="pdlog")
