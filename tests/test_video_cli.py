@@ -20,12 +20,18 @@ from pdlogkit.schema import Image, PurpleDropEvent
 from pdlogkit.synth import write_log
 
 
+def decoded(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as container:
+        return list(container.decode(video=0))
+
+
 @pytest.fixture(scope="module")
 def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 s of camera at 10 fps, 160x120, plus one frame with no timestamp."""
     path = tmp_path_factory.mktemp("video") / "run.bin"
     write_log(path, 3.0, fps=10, frame_size=(160, 120), seed=9)
-    jpeg = next(open_log(path).events(kinds=["image"])).message.image.image_data
+    with open_log(path) as log:
+        jpeg = next(log.events(kinds=["image"])).message.image.image_data
     with ClassicWriter(path, append=True) as w:
         w.write(PurpleDropEvent(image=Image(image_data=jpeg)).SerializeToString())
     return path
@@ -40,7 +46,7 @@ def test_video_command_writes_the_file_and_a_json_summary(
 
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    frames = list(av.open(str(out)).decode(video=0))
+    frames = decoded(out)
     assert summary["frames"] == len(frames) == 15
     assert (summary["width"], summary["height"], summary["codec"]) == (160, 120, "h264")
     assert summary["size"] == out.stat().st_size
@@ -56,7 +62,8 @@ def test_video_command_reports_skipped_frames(
     assert code == 0
     text = capsys.readouterr().out
     assert f"{out}: " in text and "5 fps" in text and "mjpeg in mov" in text
-    images = sum(1 for _ in open_log(small_log).events(kinds=["image"]))
+    with open_log(small_log) as log:
+        images = sum(1 for _ in log.events(kinds=["image"]))
     assert f"skipped 1 of {images} frames: 1 no timestamp" in text
 
 
@@ -78,8 +85,9 @@ def test_pdlog_video_keeps_the_original_interface(
 
     assert pdlog_main(["--video", str(out), str(small_log)]) == 0
 
-    timed = sum(1 for e in open_log(small_log).events(kinds=["image"]) if e.time_ns is not None)
-    assert len(list(av.open(str(out)).decode(video=0))) == timed
+    with open_log(small_log) as log:
+        timed = sum(1 for e in log.events(kinds=["image"]) if e.time_ns is not None)
+    assert len(decoded(out)) == timed
     assert f"{timed} frames" in capsys.readouterr().out
     # As `pdlogkit video` with its defaults: any container it knows.
     assert pdlog_main(["--video", str(tmp_path / "old.mkv"), str(small_log)]) == 0
