@@ -13,6 +13,7 @@ Needs `ffmpeg` on PATH (Debian: apt-get install ffmpeg); pdlogkit itself never r
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -45,12 +46,13 @@ def make_concat(log: Path) -> tuple[Path, int]:
         folder.mkdir(exist_ok=True)
         lines = ["ffconcat version 1.0"]
         previous: int | None = None
-        for i, event in enumerate(open_log(log).events(kinds=["image"])):
-            (folder / f"{i:06d}.jpg").write_bytes(event.message.image.image_data)
-            if previous is not None:
-                lines.append(f"duration {(event.time_ns - previous) / 1e9:.6f}")
-            lines.append(f"file {i:06d}.jpg")
-            previous = event.time_ns
+        with open_log(log) as opened:
+            for i, event in enumerate(opened.events(kinds=["image"])):
+                (folder / f"{i:06d}.jpg").write_bytes(event.message.image.image_data)
+                if previous is not None:
+                    lines.append(f"duration {(event.time_ns - previous) / 1e9:.6f}")
+                lines.append(f"file {i:06d}.jpg")
+                previous = event.time_ns
         listing.write_text("\n".join(lines) + "\n")
     return listing, sum(1 for line in listing.read_text().splitlines() if line.startswith("file "))
 
@@ -126,6 +128,7 @@ def main() -> int:
     out = DATA / "out"
     out.mkdir(exist_ok=True)
 
+    long_log = make_log(args.copy_frames, size, args.fps)  # type: ignore[arg-type]  # the copy runs' log
     rows = []
     for codec, n, ext in (("h264", args.frames, "mp4"), ("copy", args.copy_frames, "mov")):
         log = make_log(n, size, args.fps)  # type: ignore[arg-type]
@@ -147,13 +150,11 @@ def main() -> int:
         rows.append(("ratio", codec, count, None, ratio, None, None))
 
     if args.memory_frames:  # memory stays flat with the log's length: H.264 on the long log too
-        log = make_log(args.copy_frames, size, args.fps)  # type: ignore[arg-type]
-        wall, peak, err = measure(ours(log, out / "long.mp4", "h264", args.crf, args.preset))
-        count = make_concat(log)[1]
+        wall, peak, err = measure(ours(long_log, out / "long.mp4", "h264", args.crf, args.preset))
+        count = make_concat(long_log)[1]
         rows.append(("pdlogkit", "h264", count, wall, count / wall, peak, float(err.split()[-1])))
 
     # --start/--end through the log's index: the last 10 s of the long log, scanned / sidecar / container.
-    long_log = make_log(args.copy_frames, size, args.fps)  # type: ignore[arg-type]
     end = args.copy_frames / args.fps
     window = f", start={end - 10}, end={end}"
     cuts = []
@@ -167,7 +168,8 @@ def main() -> int:
         cuts.append((label, float(err.split()[-1])))
     Path(sidecar_path(classic)).unlink()
 
-    print(f"{args.size} JPEG frames, crf {args.crf}, preset {args.preset}, best of {args.repeat}, 2 cores")
+    cores = len(os.sched_getaffinity(0))
+    print(f"{args.size} JPEG frames, crf {args.crf}, preset {args.preset}, best of {args.repeat}, {cores} cores")
     print("wall: the whole process, start-up included; in-process: write_video's own time")
     head = f"| {'tool':<15} | {'codec':<5} | {'frames':>6} | {'wall s':>7} | {'frames/s':>9} | {'peak MB':>7} |"
     print(f"{head} {'in-process frames/s':>19} |")
