@@ -12,16 +12,18 @@ from .errors import (
     VideoError,
 )
 from .events import KINDS, Event
-from .log import Log, LogSummary, open_log, open_writer
+from .log import ClassicLog, IndexedLog, Log, LogSummary, open_log, open_writer
 from .record import AsyncEventRecorder, EventRecorder, SegmentSummary
 from .video import VideoSummary, write_video
 
 __all__ = [
     "KINDS",
     "AsyncEventRecorder",
+    "ClassicLog",
     "Event",
     "EventRecorder",
     "GatewayUnreachable",
+    "IndexedLog",
     "Log",
     "LogFormatError",
     "LogSummary",
