@@ -103,7 +103,7 @@ class VideoSummary:
     rescaled: int = 0
     cropped: bool = False
     clock_steps: int = 0
-    truncation: Truncation | None = None  # the log ends inside a record (recorder killed): frames up to it are in
+    truncation: Truncation | None = None  # the log ends inside a record (recorder killed); frames before it are in
     elapsed: float = 0.0  # seconds it took
 
     @property
