@@ -496,3 +496,17 @@ def test_progress_counts_log_seconds_and_reaches_its_total(tmp_path: Path, frame
     calls, _ = run(start=0.6)
     assert [done for done, _ in calls[:-1]] == pytest.approx([0.15 + i * 0.25 for i in range(6)])
     assert calls[-1] == (pytest.approx(1.4), pytest.approx(1.4))
+
+
+def test_progress_total_of_an_indexed_container_is_the_logs_length(tmp_path: Path) -> None:
+    log = tmp_path / "run.pdlz"
+    write_log(log, 2.0, fps=5, frame_size=(64, 64), seed=2)
+    with open_log(log) as opened:
+        length = opened.summary().duration
+    calls: list[tuple[float, float | None]] = []
+
+    write_video(log, tmp_path / "run.mov", codec="copy", progress=lambda *a: calls.append(a))
+
+    assert length > 1.5
+    assert [total for _, total in calls] == pytest.approx([length] * len(calls))
+    assert calls[-1][0] == pytest.approx(length)
