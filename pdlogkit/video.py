@@ -580,8 +580,10 @@ def write_video(
     `codec` "h264" encodes with libx264 (yuv420p, `crf`, `preset`); "copy" stores the
     JPEGs unchanged. The container comes from `out_path`'s extension (.mp4, .mov,
     .mkv). Frames are at their own timestamps unless `fps` asks for a constant rate.
-    `progress(seconds_done, seconds_total)` is called as frames go in (log time;
-    total None when unknown). The file appears only once complete. Raises
+    `progress(seconds_done, seconds_total)` is called as frames go in, in log seconds
+    from the window's start; the total is None when it would take a read of the whole
+    log (no end given and no index), and the last call reaches it. The file appears
+    only once complete; on any error the pipeline is stopped and no file is left. Raises
     `VideoError` when the range holds no usable frame.
     """
     _check_options(codec, crf, preset, fps)
