@@ -344,3 +344,89 @@ def test_mutated_chunks_with_fixed_checksums_raise_only_log_format_errors(fuzz_s
     path = tmp_path / "m.pdlz"
     path.write_bytes(bytes(data[:start] + chunk + data[stop:]))
     read_every_way(path)
+
+
+# ---------------------------------------------------------------- crafted chunks (valid checksums, hostile sizes)
+
+
+def crafted_chunk(body: bytes, *, records: int, raw_size: int, flags: int = fmt.FLAG_ZSTD) -> bytes:
+    """A chunk header with correct checksums around `body`, declaring what the arguments say."""
+    import struct
+    import zlib
+
+    entries = [(6, records)] if records else []
+    head = struct.pack(
+        "<4sBBHIIIQqqI",
+        fmt.CHUNK_MAGIC,
+        flags,
+        len(entries),
+        0,
+        records,
+        len(body),
+        raw_size,
+        0,
+        0,
+        0,
+        zlib.crc32(body),
+    ) + b"".join(struct.pack("<BI", c, n) for c, n in entries)
+    return head + struct.pack("<I", zlib.crc32(head)) + body
+
+
+def zstd_frame_declaring(content: bytes, declared: int) -> bytes:
+    """One zstd frame holding `content` as a raw block, whose header declares `declared` bytes of content."""
+    import struct
+
+    assert len(content) < 1 << 17
+    header = b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + struct.pack("<Q", declared)  # single segment, 8-byte size
+    return header + ((len(content) << 3) | 1).to_bytes(3, "little") + content
+
+
+def container_with_chunk(path: Path, chunk: bytes) -> Path:
+    path.write_bytes(fmt.encode_header({}) + chunk)
+    return path
+
+
+def test_a_zstd_frame_declaring_a_huge_size_is_refused_without_allocating_it(tmp_path):
+    raw = bytes(8 + 4) + b"\x06" + bytes(4)  # one empty record: time 0, seq delta 0, kind 6, length 0
+    frame = zstd_frame_declaring(raw, 64 << 30)
+    chunk = crafted_chunk(frame, records=1, raw_size=len(raw))
+    info = fmt.decode_chunk_header(chunk, 0)
+    with pytest.raises(LogFormatError, match="declares 68719476736 bytes") as exc:
+        fmt.decode_chunk_body(info, chunk[info.header_size :])
+    assert exc.value.offset == info.body_offset
+    # The same frame declaring the right size decodes: the check refuses only the lie.
+    honest = crafted_chunk(zstd_frame_declaring(raw, len(raw)), records=1, raw_size=len(raw))
+    info = fmt.decode_chunk_header(honest, 0)
+    assert fmt.decode_chunk_body(info, honest[info.header_size :]).kinds == b"\x06"
+    path = container_with_chunk(tmp_path / "huge.pdlz", chunk)
+    with open_log(path) as log, pytest.raises(LogFormatError, match="declares"):
+        list(log.events())
+
+
+def test_an_index_whose_zstd_frame_declares_a_huge_size_is_set_aside_and_the_file_scanned(tmp_path):
+    import struct
+    import zlib
+
+    path = write_container(tmp_path / "ok.pdlz", small_stream(0.5))
+    data = path.read_bytes()
+    index_offset, index_size = fmt.decode_trailer(data[-fmt.TRAILER_SIZE :], len(data))
+    real = fmt.decode_index(data[index_offset : index_offset + index_size], index_offset)
+    raw = fmt.encode_index(real)[fmt.INDEX_HEAD_SIZE :]  # the raw body
+    frame = zstd_frame_declaring(raw, 64 << 30)
+    block = struct.pack("<4sB3sIII", fmt.INDEX_MAGIC, fmt.FLAG_ZSTD, b"\0\0\0", len(frame), len(raw), zlib.crc32(frame))
+    block += frame
+    bad = tmp_path / "bad.pdlz"
+    bad.write_bytes(data[:index_offset] + block + fmt.encode_trailer(index_offset, len(block)))
+    with pytest.raises(LogFormatError, match="declares"):
+        fmt.decode_index(block, index_offset)
+    with open_log(bad) as log:
+        assert not log.indexed and any("index unreadable" in p for p in log.problems)
+        assert log.summary().events == len(small_stream(0.5))
+
+
+def test_a_chunk_declaring_no_records_is_refused(tmp_path):
+    chunk = crafted_chunk(b"", records=0, raw_size=0)
+    with pytest.raises(LogFormatError, match="no records"):
+        fmt.decode_chunk_header(chunk, 0)
+    with pytest.raises(LogFormatError, match="inconsistent"):  # more than zstd can expand to
+        fmt.decode_chunk_header(crafted_chunk(b"x" * 4, records=1, raw_size=1 << 20), 0)

@@ -63,6 +63,8 @@ FLAG_ZSTD = 0x01
 #: far below what would exhaust memory.
 MAX_CHUNK_SIZE = 256 << 20
 RECORD_OVERHEAD = 8 + 4 + 1 + 4  # per record in the body: time delta, seq delta, kind, length
+#: No zstd frame expands more than this: a 4-byte RLE block (3-byte header, 1 byte) makes at most 128 KiB.
+MAX_ZSTD_RATIO = 1 << 15
 
 # Index block: magic, flags, reserved, stored size, raw size, body crc.
 INDEX_MAGIC = b"PDZI"
@@ -252,7 +254,9 @@ def decode_chunk_header(data: bytes | memoryview, offset: int = 0) -> ChunkInfo:
         raise LogFormatError(f"chunk has unknown flags 0x{flags:02x}", offset=offset + 4)
     if raw > MAX_CHUNK_SIZE or stored > MAX_CHUNK_SIZE:
         raise LogFormatError(f"chunk declares {max(raw, stored)} bytes, over the {MAX_CHUNK_SIZE} limit", offset=offset)
-    if n * RECORD_OVERHEAD > raw or (not flags & FLAG_ZSTD and stored != raw):
+    if n == 0:
+        raise LogFormatError("chunk declares no records (a chunk holds at least one)", offset=offset + 8)
+    if n * RECORD_OVERHEAD > raw or (not flags & FLAG_ZSTD and stored != raw) or raw > stored * MAX_ZSTD_RATIO:
         raise LogFormatError("chunk sizes are inconsistent with its record count", offset=offset)
     counts = {}
     for i in range(k):
@@ -274,6 +278,27 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
+def _decompress(stored: bytes | memoryview, raw_size: int, what: str, offset: int) -> bytes:
+    """Decompress one zstd frame that must make exactly `raw_size` bytes, allocating no more than that.
+
+    python-zstandard allocates whatever the frame header declares, whatever
+    `max_output_size` says: a declared size other than `raw_size` is refused first.
+    """
+    try:
+        declared = zstandard.get_frame_parameters(stored).content_size
+        if declared != zstandard.CONTENTSIZE_UNKNOWN and declared != raw_size:
+            raise LogFormatError(
+                f"{what}'s zstd frame declares {declared} bytes, header says {raw_size}", offset=offset
+            )
+        # max_output_size=0 means no limit: a raw size of 0 is refused before this (at least one record).
+        raw = _decompressor().decompress(stored, max_output_size=max(raw_size, 1))
+    except zstandard.ZstdError as exc:
+        raise LogFormatError(f"{what} does not decompress ({exc})", offset=offset) from None
+    if len(raw) != raw_size:
+        raise LogFormatError(f"{what} decompresses to {len(raw)} bytes, header says {raw_size}", offset=offset)
+    return raw
+
+
 def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bool = True) -> ChunkRecords:
     """The records of a chunk from its stored body (checks crc, decompresses, validates the columns)."""
     offset = info.body_offset
@@ -282,12 +307,7 @@ def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bo
     if verify and _u32(stored) != info.body_crc:
         raise LogFormatError("chunk body checksum mismatch (corrupt chunk)", offset=info.offset)
     if info.compressed:
-        try:
-            raw: bytes | memoryview = _decompressor().decompress(stored, max_output_size=info.raw_size)
-        except zstandard.ZstdError as exc:
-            raise LogFormatError(f"chunk body does not decompress ({exc})", offset=offset) from None
-        if len(raw) != info.raw_size:
-            raise LogFormatError(f"chunk decompresses to {len(raw)} bytes, header says {info.raw_size}", offset=offset)
+        raw: bytes | memoryview = _decompress(stored, info.raw_size, "chunk body", offset)
     else:
         raw = stored
     n = info.records
@@ -406,10 +426,9 @@ def decode_index(data: bytes, offset: int = 0) -> Index:
     if _u32(body) != crc:
         raise LogFormatError("index checksum mismatch", offset=offset)
     if flags & FLAG_ZSTD:
-        try:
-            raw = _decompressor().decompress(body, max_output_size=raw_size)
-        except zstandard.ZstdError as exc:
-            raise LogFormatError(f"index does not decompress ({exc})", offset=offset) from None
+        if raw_size < _INDEX_COUNTS.size or raw_size > stored * MAX_ZSTD_RATIO:
+            raise LogFormatError("index block header is inconsistent", offset=offset)
+        raw = _decompress(body, raw_size, "index", offset)
     else:
         raw = body
     if len(raw) != raw_size or raw_size < _INDEX_COUNTS.size:
