@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -145,6 +146,49 @@ def test_a_flushed_writer_loses_nothing_when_the_process_dies(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], input=pickle.dumps(events), capture_output=True)
     assert proc.returncode == 9, proc.stderr.decode()
     assert read_all(path) == events
+
+
+class DiskFillsOnce:
+    """A file whose `fail_at`-th write stores half its bytes and raises ENOSPC; later writes succeed (space freed)."""
+
+    def __init__(self, f, fail_at: int) -> None:
+        self.f = f
+        self.writes = 0
+        self.fail_at = fail_at
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        if self.writes == self.fail_at:
+            self.f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def test_a_disk_full_mid_chunk_leaves_a_file_that_reads_without_duplicates(tmp_path):
+    """Writes: 1 the header, 2 the first sensor chunk, 3 its image chunk (fails half-way)."""
+    events = small_stream(0.8)
+    sensors = [(t, p) for t, p in events if fmt.kind_code(p) != fmt.IMAGE_CODE]
+    path = tmp_path / "full.pdlz"
+    with open(path, "wb") as raw:
+        disk = DiskFillsOnce(raw, fail_at=3)
+        writer = IndexedWriter(disk)
+        for t, p in events:
+            writer.write(p, t)
+        with pytest.raises(OSError, match="No space"):
+            writer.flush()
+        with pytest.raises(OSError, match="earlier write"):
+            writer.write(events[0][1], events[0][0])
+        with pytest.raises(OSError, match="earlier write"):
+            writer.flush()
+        writer.close()  # writes nothing more: no second copy of the sensor chunk, no index with wrong offsets
+        assert disk.writes == 3
+    with open_log(path) as log:
+        assert not log.indexed and log.truncation is not None
+        with pytest.warns(TruncatedLogWarning):
+            assert [(e.received_ns, e.payload) for e in log.events()] == sensors
 
 
 def test_a_corrupt_chunk_raises_naming_its_offset_or_is_skipped_when_lenient(small, tmp_path):

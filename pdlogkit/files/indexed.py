@@ -93,16 +93,35 @@ class IndexedWriter:
         self.events_written = 0
         self.bytes_written = 0
         self.closed = False
+        self._failed: BaseException | None = None
         self._put(encoded)
 
     def _put(self, data: bytes) -> None:
-        self._file.write(data)
+        self._check_failed()
+        try:
+            self._file.write(data)
+        except BaseException as exc:
+            # Part of `data` may be on disk: offsets from here on are unknown, so nothing more is written.
+            self._failed = exc
+            raise
         self.bytes_written += len(data)
 
+    def _check_failed(self) -> None:
+        if self._failed is not None:
+            raise OSError(
+                getattr(self._failed, "errno", None),
+                f"an earlier write to {self.path or 'the log'} failed ({self._failed}); "
+                "the file ends at its last complete chunk and reads by scanning",
+            )
+
     def write(self, payload: bytes, received_ns: int | None = None) -> None:
-        """Append one event received at `received_ns` (Unix ns; now if None)."""
+        """Append one event received at `received_ns` (Unix ns; now if None).
+
+        After a failed write (a full disk) every further write raises `OSError`.
+        """
         if self.closed:
             raise ValueError("write to a closed log writer")
+        self._check_failed()
         t = time.time_ns() if received_ns is None else received_ns
         if self._open_since is None:
             self._open_since = t
@@ -123,21 +142,31 @@ class IndexedWriter:
             self._close_chunks()
 
     def _close_chunks(self) -> None:
-        for records, compressor in ((self._sensors, self._compressor), (self._images, None)):
-            if records:
-                data = fmt.encode_chunk(records, records[0][0], compressor=compressor)
-                info = fmt.decode_chunk_header(data, self.bytes_written)
-                self._put(data)  # one write: a crash leaves at most this chunk incomplete
-                self._chunks.append(info)
-        self._sensors = []
-        self._images = []
-        self._sensor_bytes = self._image_bytes = 0
+        # Each lane is emptied as soon as its chunk is written, so a failure in the other never writes it twice.
+        if self._sensors:
+            self._write_chunk(self._sensors, self._compressor)
+            self._sensors = []
+            self._sensor_bytes = 0
+        if self._images:
+            self._write_chunk(self._images, None)
+            self._images = []
+            self._image_bytes = 0
         self._open_since = None
+
+    def _write_chunk(self, records: list[tuple[int, int, bytes]], compressor: zstandard.ZstdCompressor | None) -> None:
+        data = fmt.encode_chunk(records, records[0][0], compressor=compressor)
+        info = fmt.decode_chunk_header(data, self.bytes_written)
+        self._put(data)  # one write: a crash leaves at most this chunk incomplete
+        self._chunks.append(info)
 
     def flush(self) -> None:
         """Close the open chunks and hand everything to the operating system."""
         self._close_chunks()
-        self._file.flush()
+        try:
+            self._file.flush()
+        except BaseException as exc:
+            self._failed = exc
+            raise
 
     def sync(self) -> None:
         """Flush and ask the operating system to put the file on disk."""
@@ -158,11 +187,16 @@ class IndexedWriter:
         }
 
     def close(self) -> None:
-        """Write the last chunks, the index and the trailer; sync; close (a file object passed in is not closed)."""
+        """Write the last chunks, the index and the trailer; sync; close (a file object passed in is not closed).
+
+        After a failed write it only closes: the file has no index and reads by scanning.
+        """
         if self.closed:
             return
         self.closed = True
         try:
+            if self._failed is not None:
+                return
             self._close_chunks()
             index_offset = self.bytes_written
             index = fmt.encode_index(
@@ -175,7 +209,11 @@ class IndexedWriter:
                 os.fsync(self._file.fileno())
         finally:
             if self._owned:
-                self._file.close()
+                if self._failed is None:
+                    self._file.close()
+                else:  # closing flushes what the failed write left buffered, and fails again
+                    with contextlib.suppress(OSError):
+                        self._file.close()
 
     def __enter__(self) -> IndexedWriter:
         return self
