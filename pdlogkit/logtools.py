@@ -181,12 +181,16 @@ def merge_logs(
             "merged_from": [os.path.basename(os.fspath(s)) for s in sources],
             "time_source": times.pop() if len(times) == 1 else "mixed",
         }
-        streams = [
-            ((t, i, n, e) for n, (t, e) in enumerate(_timed(log, None, None, None))) for i, log in enumerate(logs)
-        ]
+        streams = [_numbered(log, i) for i, log in enumerate(logs)]
         pairs = ((t, e) for t, _, _, e in heapq.merge(*streams))
         count, notes = _copy(pairs, _writer(dst, format, level, meta), progress, logs)
     return _report(dst, format, count, sum(os.path.getsize(s) for s in sources), t0, notes)
+
+
+def _numbered(log: Log, i: int) -> Iterator[tuple[int, int, int, Event]]:
+    """(time, input position, event number, event): ties in time go by input, then by order within it."""
+    for n, (t, event) in enumerate(_timed(log, None, None, None)):
+        yield t, i, n, event
 
 
 def _refuse_same(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:

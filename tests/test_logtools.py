@@ -11,6 +11,7 @@ from pdlogkit import open_log
 from pdlogkit import schema as pb
 from pdlogkit.files.classic import ClassicWriter
 from pdlogkit.files.indexed import IndexedReader
+from pdlogkit.log import open_writer
 from pdlogkit.logtools import (
     NOTHING_LOST,
     NOTHING_RECOVERABLE,
@@ -76,6 +77,28 @@ def test_merging_interleaves_logs_by_time(tmp_path):
         assert report.events == len(times) == open_log(a).summary().events + open_log(b).summary().events
         assert times == sorted(times)
         assert merged.summary().metadata["merged_from"] == ["a.pdlz", "b.bin"]
+
+
+def test_merging_a_log_with_itself_gives_every_event_twice_ties_in_input_order(tmp_path):
+    a = tmp_path / "a.pdlz"
+    write_log(a, 1.0, seed=1, camera=False)
+    with open_log(a) as log:
+        once = [(e.received_ns, e.payload) for e in log.events()]
+    merge_logs(tmp_path / "twice.pdlz", [a, a])
+    with open_log(tmp_path / "twice.pdlz") as merged:
+        assert [(e.received_ns, e.payload) for e in merged.events()] == sorted(once + once, key=lambda te: te[0])
+
+    # Two logs with events at the same times: at each time, the first input's event comes first.
+    payloads = [p for _, p in SynthStream(0.5, seed=4, camera=False)][:6]
+    for name, chosen in (("x.pdlz", payloads[:3]), ("y.pdlz", payloads[3:])):
+        with open_writer(tmp_path / name) as w:
+            for k, p in enumerate(chosen):
+                w.write(p, 10**18 + k)
+    for order, inputs in (("xy", ["x.pdlz", "y.pdlz"]), ("yx", ["y.pdlz", "x.pdlz"])):
+        merge_logs(tmp_path / f"{order}.pdlz", [tmp_path / n for n in inputs])
+        first, second = (payloads[:3], payloads[3:]) if order == "xy" else (payloads[3:], payloads[:3])
+        with open_log(tmp_path / f"{order}.pdlz") as merged:
+            assert [e.payload for e in merged.events()] == [p for pair in zip(first, second, strict=True) for p in pair]
 
 
 def test_a_sound_log_verifies_in_either_format(synth_log, tmp_path):
