@@ -56,19 +56,19 @@ class LogSummary:
 
     @property
     def duration(self) -> float:
-        """Seconds from the first to the last event's time (0 for an untimed log)."""
+        """Seconds from the earliest to the latest event time (0 for an untimed log)."""
         if self.start_ns is None or self.end_ns is None:
             return 0.0
         return (self.end_ns - self.start_ns) / 1e9
 
     @property
     def start(self) -> dt.datetime | None:
-        """The first event's time as an aware UTC datetime."""
+        """The earliest event time as an aware UTC datetime."""
         return _datetime(self.start_ns)
 
     @property
     def end(self) -> dt.datetime | None:
-        """The last event's time as an aware UTC datetime."""
+        """The latest event time as an aware UTC datetime."""
         return _datetime(self.end_ns)
 
     @property
@@ -129,12 +129,15 @@ class SummaryBuilder:
         self.sizes[kind] = self.sizes.get(kind, 0) + size
         if t_ns is None:
             return
-        if self.start_ns is None:
+        # Times of different kinds are only roughly ordered: the start is the earliest, not the first.
+        if self.start_ns is None or self.end_ns is None:
             self.start_ns = self.end_ns = t_ns
-        elif t_ns > self.end_ns:  # type: ignore[operator]
-            if t_ns - self.end_ns > GAP_NS:  # type: ignore[operator]
-                self.gaps_ns.append((self.end_ns, t_ns))  # type: ignore[arg-type]
+        elif t_ns > self.end_ns:
+            if t_ns - self.end_ns > GAP_NS:
+                self.gaps_ns.append((self.end_ns, t_ns))
             self.end_ns = t_ns
+        elif t_ns < self.start_ns:
+            self.start_ns = t_ns
 
     def build(self, path: str, format: str, file_size: int, **extra: Any) -> LogSummary:
         """The summary of everything added so far."""
@@ -184,7 +187,7 @@ class Log(ABC):
 
     @property
     def start_ns(self) -> int | None:
-        """The log's start time on its clock, in Unix ns."""
+        """The log's start on its clock, in Unix ns: its earliest event time, the origin of relative windows."""
         return self.summary().start_ns
 
     def window_ns(self, start: TimeBound, end: TimeBound) -> tuple[int | None, int | None]:
@@ -250,6 +253,7 @@ class ClassicLog(Log):
         self.path = os.fspath(path)
         self._summary: LogSummary | None = None
         self._sidecar: _sidecar.Sidecar | bool | None = False  # False: not looked for yet
+        self._carry: int | bool | None = False  # False: not looked for yet
         #: The last read's truncation, if the file ends inside a record.
         self.truncation: Truncation | None = None
 
@@ -279,7 +283,7 @@ class ClassicLog(Log):
                     yield t, event
             return
         # Times must be carried over events of every kind, so filter kinds after timing.
-        timed = log_clock(self._reader(None), self.start_ns)
+        timed = log_clock(self._reader(None), self.carry_ns)
         if lo is None and hi is None:
             yield from (pair for pair in timed if wanted is None or pair[1].kind in wanted)
             return
@@ -294,11 +298,15 @@ class ClassicLog(Log):
 
     @property
     def start_ns(self) -> int | None:
-        if self._summary is not None:
-            return self._summary.start_ns
-        if self.sidecar is not None:
-            return self.summary().start_ns
-        return _sidecar.first_time_ns(self.path)
+        # The earliest timestamp: without a sidecar that takes a scan (timestamps are only roughly ordered).
+        return self.summary().start_ns
+
+    @property
+    def carry_ns(self) -> int | None:
+        """The time on the log's clock of the events before the first timestamp: that first timestamp."""
+        if self._carry is False:
+            self._carry = _sidecar.first_time_ns(self.path)
+        return self._carry  # type: ignore[return-value]
 
     def summary(self) -> LogSummary:
         if self._summary is None:

@@ -73,10 +73,9 @@ def _metadata(log: Log, **extra: Any) -> dict[str, Any]:
 
 
 def _timed(log: Log, kinds: Iterable[str] | None, start: TimeBound, end: TimeBound) -> Iterator[tuple[int, Event]]:
-    """(time to store as the receive time, event): the log clock, with untimed leading events at the start."""
-    first = log.start_ns or 0
+    """(time to store as the receive time, event): the log clock; 0 for a log without any time."""
     for t, event in log.timed_events(kinds, start, end):
-        yield (first if t is None else t), event
+        yield (0 if t is None else t), event
 
 
 def _copy(
@@ -368,8 +367,8 @@ def recover_log(
                 lost.append(f"{reader.stats['events'] - count} of {reader.stats['events']} events unreadable")
         else:
             classic = ClassicReader(log.path, warn=False)
-            start = log.start_ns or 0
-            pairs = ((start if t is None else t, e) for t, e in log_clock(classic, start))
+            first = log.carry_ns or 0
+            pairs = ((first if t is None else t, e) for t, e in log_clock(classic, first))
             try:
                 count, _ = _copy(pairs, writer, progress, [])
             except LogFormatError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pdlogkit import open_log, open_writer
-from pdlogkit.files.classic import ClassicReader
+from pdlogkit.files.classic import ClassicReader, ClassicWriter
 from pdlogkit.files.indexed import IndexedWriter
 from pdlogkit.files.sidecar import load_sidecar, sidecar_path, write_sidecar
 from pdlogkit.log import ClassicLog, IndexedLog, format_for
@@ -31,11 +31,15 @@ def both(synth_log: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
 
 
 def brute_force(path: Path, kinds: set[str] | None, lo_s: float | None, hi_s: float | None) -> list[bytes]:
-    """Every event of a classic log whose carried-forward timestamp is in the window, by a full scan."""
+    """Every event of a classic log whose carried-forward timestamp is in the window, by a full scan.
+
+    Window bounds count from the earliest timestamp; events before the first timestamp take that first one.
+    """
     events = list(ClassicReader(path))
     first = next(e.time_ns for e in events if e.time_ns is not None)
-    lo = None if lo_s is None else first + round(lo_s * 1e9)
-    hi = None if hi_s is None else first + round(hi_s * 1e9)
+    origin = min(e.time_ns for e in events if e.time_ns is not None)
+    lo = None if lo_s is None else origin + round(lo_s * 1e9)
+    hi = None if hi_s is None else origin + round(hi_s * 1e9)
     return [
         e.payload
         for t, e in log_clock(events, first)
@@ -62,6 +66,36 @@ def test_windows_and_kind_filters_match_a_brute_force_scan_in_every_format(both,
     for path in both:
         with open_log(path) as log:
             assert [e.payload for e in log.events(kinds=kinds, start=start, end=end)] == want, path.name
+
+
+def test_a_log_starts_at_its_earliest_time_not_its_first(tmp_path):
+    """Timestamps of different kinds are only roughly ordered: the first event need not be the earliest."""
+    from pdlogkit import schema as pb
+    from pdlogkit.logtools import slice_log
+
+    t0 = 1_767_225_600 * 10**9
+    classic = tmp_path / "jitter.bin"
+    with ClassicWriter(classic) as w:
+        w.write(pb.PurpleDropEvent(electrode_state=pb.ElectrodeState()).SerializeToString())  # untimed
+        for offset_s in (0.5, 0.0, 0.1, 0.3):
+            stamp = pb.Timestamp(seconds=t0 // 10**9, nanos=round(offset_s * 1e9))
+            event = pb.PurpleDropEvent(active_capacitance=pb.ActiveCapacitance(timestamp=stamp))
+            w.write(event.SerializeToString())
+    container = tmp_path / "jitter.pdlz"
+    convert(classic, container)
+    sidecar_copy = tmp_path / "jitter-indexed.bin"
+    shutil.copy2(classic, sidecar_copy)
+    write_sidecar(sidecar_copy)
+    for path in (classic, container, sidecar_copy):
+        with open_log(path) as log:
+            summary = log.summary()
+            assert (summary.start_ns, summary.end_ns, summary.duration) == (t0, t0 + 5 * 10**8, 0.5), path.name
+            assert log.start_ns == t0
+            for start, end in ((0, 10), (0.0, 0.2), (0.1, 0.5), (None, 0.4)):
+                got = [e.payload for e in log.events(start=start, end=end)]
+                assert got == brute_force(classic, None, start, end), (path.name, start, end)
+        sliced = tmp_path / f"slice-{path.name}"
+        assert slice_log(path, sliced, start=0, end=10).events == 5
 
 
 def test_a_window_can_be_given_as_absolute_datetimes(both):
