@@ -15,7 +15,7 @@ from .files import sidecar as _sidecar
 from .files.classic import ClassicReader, ClassicWriter
 from .files.indexed import IndexedReader, IndexedWriter
 from .formats.classic import Truncation
-from .formats.container import is_container
+from .formats.container import MAGIC, is_container
 from .timeline import log_clock
 
 #: A stretch with no event at all longer than this counts as a gap in a summary.
@@ -470,7 +470,7 @@ def open_log(path: str | os.PathLike[str], *, lenient: bool = False) -> Log:
     """
     path = os.fspath(path)
     with open(path, "rb") as f:  # a missing or unreadable file raises OSError here, not later
-        magic = f.read(8)
-    if is_container(magic):
+        magic = f.read(len(MAGIC))
+    if is_container(magic) or (magic and MAGIC.startswith(magic)):  # a container cut inside its magic is one too
         return IndexedLog(path, lenient=lenient)
     return ClassicLog(path)

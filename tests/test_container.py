@@ -18,6 +18,7 @@ from pdlogkit.errors import TruncatedLogWarning
 from pdlogkit.files.classic import ClassicReader, ClassicWriter
 from pdlogkit.files.indexed import IndexedReader, IndexedWriter, read_indexed_stream
 from pdlogkit.formats import container as fmt
+from pdlogkit.log import IndexedLog
 from pdlogkit.synth import SynthStream
 
 
@@ -102,18 +103,36 @@ def test_a_file_cut_at_any_byte_opens_and_reads_every_complete_chunk(tmp_path):
     with IndexedReader(path) as full:
         chunks = [full.read_chunk(i) for i in range(full.chunk_count)]
         header_size = full.header_size
-    ends = [info.end_offset for info, _ in chunks]  # in file order
+    spans = [(info.offset, info.end_offset) for info, _ in chunks]  # in file order
     expected = [sorted(s for _, recs in chunks[:n] for s in recs.seqs) for n in range(len(chunks) + 1)]
     expected = [[events[s] for s in seqs] for seqs in expected]
     cut_file = tmp_path / "cut.pdlz"
-    for cut in range(len(data) + 1):
+    for cut in range(1, len(data) + 1):
         cut_file.write_bytes(data[:cut])
-        if cut < header_size:
-            with pytest.raises(LogFormatError):
-                IndexedReader(cut_file)
-            continue
-        complete = sum(1 for end in ends if end <= cut)
-        assert read_all(cut_file) == expected[complete], f"cut at {cut}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TruncatedLogWarning)
+            with open_log(cut_file) as log:
+                assert isinstance(log, IndexedLog), f"cut at {cut}"
+                got = [(e.received_ns, e.payload) for e in log.events()]
+                complete = sum(1 for _, end in spans if end <= cut)
+                assert got == (expected[complete] if cut >= header_size else []), f"cut at {cut}"
+                # 1-3 bytes of "PDZ" after a whole chunk could as well be the start of the index: no chunk is cut.
+                inside_a_chunk = any(start + 3 < cut < end for start, end in spans)
+                if cut < header_size or inside_a_chunk:
+                    assert log.truncation is not None, f"cut at {cut}"
+                else:  # at a chunk boundary, or in the index: every chunk is whole
+                    assert log.truncation is None, f"cut at {cut}"
+                assert log.indexed == (cut == len(data))
+
+
+def test_a_recorder_killed_before_its_first_flush_leaves_an_empty_readable_log(tmp_path):
+    path = tmp_path / "early.pdlz"
+    writer = IndexedWriter(path, metadata={"source": "test"})
+    writer.write(small_stream(0.2)[0][1], 1)  # buffered, never flushed: the process dies here
+    with open_log(path) as log:
+        assert log.metadata["source"] == "test"
+        assert list(log.events()) == [] and log.truncation is None
+    writer.close()
 
 
 def test_a_cut_file_reports_where_it_ends(small, tmp_path):
@@ -474,3 +493,30 @@ def test_a_chunk_declaring_no_records_is_refused(tmp_path):
         fmt.decode_chunk_header(chunk, 0)
     with pytest.raises(LogFormatError, match="inconsistent"):  # more than zstd can expand to
         fmt.decode_chunk_header(crafted_chunk(b"x" * 4, records=1, raw_size=1 << 20), 0)
+
+
+def test_an_index_listing_more_chunks_than_fit_before_it_is_set_aside(tmp_path):
+    path = write_container(tmp_path / "ok.pdlz", small_stream(0.5))
+    data = path.read_bytes()
+    index_offset, _ = fmt.decode_trailer(data[-fmt.TRAILER_SIZE :], len(data))
+    _, header_size = fmt.decode_header(data)
+    fit = fmt.max_index_rows(header_size, index_offset)
+    rows = fit + 1
+    bloated = fmt.Index(
+        [header_size + k for k in range(rows)],
+        list(range(rows)),
+        [1] * rows,
+        [0] * rows,
+        [0] * rows,
+        bytes(rows),
+        [0] * (fmt.KIND_SLOTS * rows),
+        {},
+    )
+    block = fmt.encode_index(bloated)
+    with pytest.raises(LogFormatError, match=f"lists {rows} chunks, more than fit before it"):
+        fmt.decode_index(block, index_offset, max_rows=fit)
+    bad = tmp_path / "bloated.pdlz"
+    bad.write_bytes(data[:index_offset] + block + fmt.encode_trailer(index_offset, len(block)))
+    with open_log(bad) as log:
+        assert not log.indexed and any("more than fit" in p for p in log.problems)
+        assert log.summary().events == len(small_stream(0.5))

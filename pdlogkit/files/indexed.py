@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import zstandard
 
 from ..errors import LogFormatError, TruncatedLogWarning
-from ..events import KINDS, Event
+from ..events import Event
 from ..formats import container as fmt
 from ..formats.classic import Truncation
 
@@ -95,6 +95,7 @@ class IndexedWriter:
         self.closed = False
         self._failed: BaseException | None = None
         self._put(encoded)
+        self.flush()  # the header reaches the file at once: a recorder killed early leaves a readable empty log
 
     def _put(self, data: bytes) -> None:
         self._check_failed()
@@ -231,6 +232,24 @@ class ChunkTruncation(Truncation):
 
 
 @dataclass(frozen=True)
+class HeaderTruncation(Truncation):
+    """A container that ends inside its file header: nothing was recorded."""
+
+    def __str__(self) -> str:
+        return f"file ends inside the header, nothing recorded: {self.available} of {self.needed} bytes present"
+
+
+def _cut_header(head: bytes, size: int) -> HeaderTruncation | None:
+    """The truncation of a file of `size` bytes starting with `head` that ends inside its header, else None."""
+    if not head or not (fmt.MAGIC.startswith(head[: len(fmt.MAGIC)]) or fmt.is_container(head)):
+        return None
+    if len(head) < fmt.FILE_HEAD_SIZE:
+        return HeaderTruncation(0, fmt.FILE_HEAD_SIZE, size)
+    need = fmt.header_size_needed(head)
+    return HeaderTruncation(0, need, size) if size < need else None
+
+
+@dataclass(frozen=True)
 class Damage:
     """A stretch of a container that cannot be read: where, and why."""
 
@@ -277,10 +296,13 @@ class IndexedReader:
         self.truncation: Truncation | None = None
         head = self._pread(fmt.FILE_HEAD_SIZE, 0)
         try:
-            if fmt.is_container(head) and len(head) < fmt.FILE_HEAD_SIZE:
-                raise LogFormatError("file ends inside the header (nothing was recorded)", offset=len(head))
-            header_size = fmt.header_size_needed(head)
-            self.metadata, self.header_size = fmt.decode_header(self._pread(header_size, 0))
+            cut = _cut_header(head, size)
+            if cut is not None:  # a recorder killed while writing the header: an empty log, cut short
+                self.truncation = cut
+                self.metadata, self.header_size = {}, size
+            else:
+                header_size = fmt.header_size_needed(head)
+                self.metadata, self.header_size = fmt.decode_header(self._pread(header_size, 0))
         except LogFormatError as exc:
             if not (self.lenient and fmt.is_container(head)):
                 raise LogFormatError(exc.reason, path=self.path, offset=exc.offset) from None
@@ -297,7 +319,9 @@ class IndexedReader:
         if found is not None:
             index_offset, index_size = found
             try:
-                index = fmt.decode_index(self._pread(index_size, index_offset), index_offset)
+                block = self._pread(index_size, index_offset)
+                rows = fmt.max_index_rows(self.header_size, index_offset)
+                index = fmt.decode_index(block, index_offset, max_rows=rows)
                 self._check_index(index, index_offset)
                 self.index = index
                 self.data_end = index_offset
@@ -329,9 +353,9 @@ class IndexedReader:
         size = self.file_size
         while pos < size:
             fixed = self._pread(fmt.CHUNK_FIXED_SIZE, pos)
-            if fixed[:4] == fmt.INDEX_MAGIC:
+            if fixed[:4] == fmt.INDEX_MAGIC or (len(fixed) < 4 and fmt.INDEX_MAGIC.startswith(fixed)):
                 self.data_end = pos
-                return chunks  # an index without its trailer: the chunk area ends here
+                return chunks  # an index (or the start of one) without its trailer: the chunk area ends here
             if len(fixed) < fmt.CHUNK_FIXED_SIZE and fmt.CHUNK_MAGIC.startswith(fixed[:4]):
                 self._cut(pos, fmt.CHUNK_FIXED_SIZE)
                 return chunks
@@ -581,8 +605,16 @@ def read_indexed_stream(
     codes = _codes(kinds)
     head = _read_exact(f, fmt.FILE_HEAD_SIZE)
     try:
+        if len(head) < fmt.FILE_HEAD_SIZE and _cut_header(head, len(head)) is not None:
+            warnings.warn(f"{path or 'stream'}: {_cut_header(head, len(head))}", TruncatedLogWarning, stacklevel=2)
+            return
         need = fmt.header_size_needed(head)
-        fmt.decode_header(head + _read_exact(f, need - len(head)))
+        rest = _read_exact(f, need - len(head))
+        if len(head) + len(rest) < need:
+            cut = HeaderTruncation(0, need, len(head) + len(rest))
+            warnings.warn(f"{path or 'stream'}: {cut}", TruncatedLogWarning, stacklevel=2)
+            return
+        fmt.decode_header(head + rest)
     except LogFormatError as exc:
         raise LogFormatError(exc.reason, path=path, offset=exc.offset) from None
     pos = need
@@ -593,8 +625,8 @@ def read_indexed_stream(
     cut: Truncation | None = None
     while True:
         fixed = _read_exact(f, fmt.CHUNK_FIXED_SIZE)
-        if not fixed or fixed[:4] == fmt.INDEX_MAGIC:
-            break
+        if fixed[:4] == fmt.INDEX_MAGIC or (len(fixed) < 4 and fmt.INDEX_MAGIC.startswith(fixed)):
+            break  # the index, or nothing more
         if len(fixed) < fmt.CHUNK_FIXED_SIZE and fmt.CHUNK_MAGIC.startswith(fixed[:4]):
             cut = ChunkTruncation(pos, fmt.CHUNK_FIXED_SIZE, len(fixed))
             break
@@ -658,4 +690,11 @@ def read_indexed_stream(
         warnings.warn(f"{path or 'stream'}: {cut}", TruncatedLogWarning, stacklevel=2)
 
 
-__all__ = ["KINDS", "ChunkTruncation", "Damage", "IndexedReader", "IndexedWriter", "read_indexed_stream"]
+__all__ = [
+    "ChunkTruncation",
+    "Damage",
+    "HeaderTruncation",
+    "IndexedReader",
+    "IndexedWriter",
+    "read_indexed_stream",
+]

@@ -71,7 +71,11 @@ INDEX_MAGIC = b"PDZI"
 _INDEX_HEAD = struct.Struct("<4sB3sIII")
 INDEX_HEAD_SIZE = _INDEX_HEAD.size  # 20
 _INDEX_COUNTS = struct.Struct("<II")
+#: Largest raw index a reader accepts (about ten million chunks' rows, or 10 TB of log).
 MAX_INDEX_SIZE = 1 << 30
+#: No chunk is smaller: a header with one kind entry and a body of at least one byte.
+MIN_CHUNK_SIZE = CHUNK_FIXED_SIZE + _KIND_ENTRY.size + 4 + 1
+INDEX_ROW_SIZE = 8 + 8 + 4 + 8 + 8 + 1 + 4 * KIND_SLOTS  # 101
 
 # Trailer: index offset, index size, crc32 of those 16 bytes, end magic.
 END_MAGIC = b"PDLZ-END"
@@ -415,8 +419,16 @@ def index_block_size(head: bytes, offset: int = 0) -> int:
     return INDEX_HEAD_SIZE + stored
 
 
-def decode_index(data: bytes, offset: int = 0) -> Index:
-    """Parse and check an index block (`data` is exactly the block, found at file `offset`)."""
+def max_index_rows(header_size: int, index_offset: int) -> int:
+    """How many chunks fit between the header and an index at `index_offset`."""
+    return max(0, index_offset - header_size) // MIN_CHUNK_SIZE
+
+
+def decode_index(data: bytes, offset: int = 0, *, max_rows: int | None = None) -> Index:
+    """Parse and check an index block (`data` is exactly the block, found at file `offset`).
+
+    `max_rows` (see `max_index_rows`) bounds the number of chunks it may list.
+    """
     if len(data) < INDEX_HEAD_SIZE or data[:4] != INDEX_MAGIC:
         raise LogFormatError("no index block here", offset=offset)
     _, flags, _, stored, raw_size, crc = _INDEX_HEAD.unpack_from(data)
@@ -434,8 +446,9 @@ def decode_index(data: bytes, offset: int = 0) -> Index:
     if len(raw) != raw_size or raw_size < _INDEX_COUNTS.size:
         raise LogFormatError("index size does not match its header", offset=offset)
     n, stats_len = _INDEX_COUNTS.unpack_from(raw)
-    row = 8 + 8 + 4 + 8 + 8 + 1 + 4 * KIND_SLOTS
-    if _INDEX_COUNTS.size + n * row + stats_len != raw_size:
+    if max_rows is not None and n > max_rows:
+        raise LogFormatError(f"index lists {n} chunks, more than fit before it ({max_rows})", offset=offset)
+    if _INDEX_COUNTS.size + n * INDEX_ROW_SIZE + stats_len != raw_size:
         raise LogFormatError("index columns do not add up to its size", offset=offset)
     p = _INDEX_COUNTS.size
     cols: list[array[int]] = []
