@@ -148,10 +148,17 @@ def slice_log(
     level: int = LEVEL,
     progress: Progress = None,
 ) -> WriteReport:
-    """Write the events of `src` of `kinds` in the window [start, end) (seconds from its start, or datetimes)."""
+    """Write the events of `src` of `kinds` in the window [start, end) (seconds from its start, or datetimes).
+
+    An empty window (end at or before start) is a `ValueError`, before anything is written.
+    """
     t0 = time.perf_counter()
     _refuse_same(src, dst)
     with open_log(src) as log:
+        if start is not None and end is not None:
+            lo, hi = log.window_ns(start, end)
+            if lo is not None and hi is not None and hi <= lo:
+                raise ValueError(f"the window is empty: end ({end}) is not after start ({start})")
         meta = _metadata(log, sliced_from=os.path.basename(os.fspath(src)))
         pairs = _timed(log, kinds, start, end)
         count, notes = _copy(pairs, _writer(dst, format, level, meta), progress, [log])

@@ -38,6 +38,30 @@ def test_cat_prints_json_lines_of_the_window_and_kinds_asked_for(container, caps
     assert all(line["kind"] == "image" and "sha256" in line["fields"]["image_data"] for line in lines)
 
 
+def test_cat_says_on_stderr_when_a_log_is_cut_short(synth_log, container, tmp_path, capsys):
+    for source in (container, synth_log):
+        cut = tmp_path / f"cut-{source.name}"
+        cut.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+        capsys.readouterr()
+        assert main(["cat", str(cut), "--kinds", "device_info"]) == OK
+        captured = capsys.readouterr()
+        warned = captured.err.splitlines()
+        assert warned and all(line.startswith("warning: ") for line in warned), captured.err
+        assert any("byte" in line and ("inside the chunk" in line or "truncated" in line) for line in warned)
+        assert all(json.loads(line) for line in captured.out.splitlines())
+    capsys.readouterr()
+    assert main(["cat", str(container), "--kinds", "device_info"]) == OK
+    assert capsys.readouterr().err == ""
+
+
+def test_slice_refuses_an_empty_window_and_writes_nothing(container, tmp_path, capsys):
+    out = tmp_path / "empty.pdlz"
+    assert main(["slice", str(container), str(out), "--start", "5", "--end", "5"]) == USAGE
+    assert main(["slice", str(container), str(out), "--start", "6", "--end", "2"]) == USAGE
+    assert "window is empty" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_cat_stops_quietly_when_the_reader_goes_away(container):
     cli = f"{sys.executable} -c 'import sys; from pdlogkit.cli import main; sys.exit(main())'"
     proc = subprocess.run(

@@ -7,10 +7,12 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import logtools
+from ..errors import TruncatedLogWarning
 from ..events import KINDS
 from ..log import FORMATS, open_log
 from ..timeline import log_clock
@@ -165,16 +167,30 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _cat(args: argparse.Namespace) -> int:
+    # A truncation or damage goes to stderr, one line each, after the events: stdout stays JSON lines.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedLogWarning)
+        if args.log == "-":
+            if args.start is not None or args.end is not None:
+                raise ValueError("--start/--end need a log file, not a stream")
+            events = logtools.stream_events(sys.stdin.buffer, kinds=args.kinds)
+            _print_lines(logtools.event_dict(t, e, with_images=args.with_images) for t, e in log_clock(events))
+            problems: list[str] = []
+        else:
+            with open_log(args.log) as log:
+                _print_lines(
+                    logtools.event_dicts(
+                        log, kinds=args.kinds, start=args.start, end=args.end, with_images=args.with_images
+                    )
+                )
+                problems = list(getattr(log, "problems", []))
+    for line in [str(w.message) for w in caught if issubclass(w.category, TruncatedLogWarning)] + problems:
+        print(f"warning: {line}", file=sys.stderr)
+    return OK
+
+
+def _print_lines(items: Iterable[dict[str, Any]]) -> None:
     out = sys.stdout
-    if args.log == "-":
-        if args.start is not None or args.end is not None:
-            raise ValueError("--start/--end need a log file, not a stream")
-        events = logtools.stream_events(sys.stdin.buffer, kinds=args.kinds)
-        items = (logtools.event_dict(t, e, with_images=args.with_images) for t, e in log_clock(events))
-    else:
-        items = logtools.event_dicts(
-            args.log, kinds=args.kinds, start=args.start, end=args.end, with_images=args.with_images
-        )
     try:
         for item in items:
             out.write(json.dumps(item, separators=(",", ":")))
@@ -182,7 +198,6 @@ def _cat(args: argparse.Namespace) -> int:
         out.flush()
     except BrokenPipeError:  # `| head`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return OK
 
 
 def _print_write(report: logtools.WriteReport, as_json: bool) -> None:
