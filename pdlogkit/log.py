@@ -396,7 +396,9 @@ class IndexedLog(Log):
         stats = self.reader.stats
         if stats is not None:
             return stats.get("start_ns")
-        return self.summary().start_ns
+        # No index: the earliest chunk start from the header scan (a summary would read every chunk).
+        starts = self.reader.index.starts if self.reader.index is not None else []
+        return min(starts) if starts else None
 
     def summary(self) -> LogSummary:
         if self._summary is None:

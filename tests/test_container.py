@@ -125,6 +125,23 @@ def test_a_file_cut_at_any_byte_opens_and_reads_every_complete_chunk(tmp_path):
                 assert log.indexed == (cut == len(data))
 
 
+def test_a_window_of_a_cut_file_reads_only_the_chunks_it_needs(small, tmp_path, monkeypatch):
+    path, events = small
+    cut = tmp_path / "cut.pdlz"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size * 3 // 4])
+    with open_log(path) as whole:
+        want = [e.payload for e in whole.events(kinds=["scan_capacitance"], start=0.5, end=1.0)]
+    with open_log(cut) as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedLogWarning)
+        read_chunks = []
+        real = log.reader.read_chunk
+        monkeypatch.setattr(log.reader, "read_chunk", lambda i: read_chunks.append(i) or real(i))
+        assert not log.indexed and log.start_ns == min(t for t, _ in events)
+        assert [e.payload for e in log.events(kinds=["scan_capacitance"], start=0.5, end=1.0)] == want and want
+        assert set(read_chunks) == set(log.reader.select(["scan_capacitance"], *log.window_ns(0.5, 1.0)))
+        assert len(read_chunks) < log.reader.chunk_count / 2
+
+
 def test_a_recorder_killed_before_its_first_flush_leaves_an_empty_readable_log(tmp_path):
     path = tmp_path / "early.pdlz"
     writer = IndexedWriter(path, metadata={"source": "test"})
