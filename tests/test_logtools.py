@@ -128,6 +128,25 @@ def test_verify_names_a_corrupt_chunk_and_a_truncated_tail(synth_log, tmp_path):
     assert not report.ok and any("truncated" in p for p in report.problems)
 
 
+def test_verify_reads_each_chunk_once_and_names_a_corrupt_one_once(synth_log, tmp_path, monkeypatch):
+    container = tmp_path / "bad.pdlz"
+    convert(synth_log, container)
+    with IndexedReader(container) as reader:
+        info, _ = reader.read_chunk(3)
+        chunks = reader.chunk_count
+    data = bytearray(container.read_bytes())
+    data[info.body_offset + 3] ^= 0x01
+    container.write_bytes(bytes(data))
+    reads: list[int] = []
+    real = IndexedReader.read_chunk
+    monkeypatch.setattr(IndexedReader, "read_chunk", lambda self, i, **kw: reads.append(i) or real(self, i, **kw))
+    report = verify_log(container)
+    assert sorted(reads) == list(range(chunks))
+    assert [p for p in report.problems if f"byte {info.offset}" in p] == [
+        f"byte {info.offset}: chunk body checksum mismatch (corrupt chunk)"
+    ]
+
+
 def test_recover_says_whether_anything_was_lost(synth_log, tmp_path):
     container = tmp_path / "whole.pdlz"
     convert(synth_log, container)

@@ -17,7 +17,7 @@ import io
 import os
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -466,11 +466,18 @@ class IndexedReader:
             return None
 
     def events(
-        self, kinds: Iterable[str] | None = None, lo: int | None = None, hi: int | None = None, *, warn: bool = True
+        self,
+        kinds: Iterable[str] | None = None,
+        lo: int | None = None,
+        hi: int | None = None,
+        *,
+        warn: bool = True,
+        on_chunk: Callable[[fmt.ChunkInfo, fmt.ChunkRecords], None] | None = None,
     ) -> Iterator[Event]:
         """Events in the order written, of `kinds` (None: all) with receive time in [lo, hi).
 
         A file cut short is reported once per read as a `TruncatedLogWarning` unless `warn` is false.
+        `on_chunk` is called with each chunk read (a check like `verify` sees every chunk once).
         """
         chosen = frozenset(kinds) if kinds is not None else None
         ids = self.select(chosen, lo, hi)
@@ -478,17 +485,22 @@ class IndexedReader:
         if stop is not None and not self.lenient:
             assert self.index is not None
             ids = [i for i in ids if self.index.offsets[i] < stop.offset]
-        loaded = self._loaded(ids)
+        loaded = self._loaded(ids, on_chunk)
         yield from _merge(ids, self.index.first_seqs, loaded, _codes(chosen), lo, hi, self.path)  # type: ignore[union-attr]
         if stop is not None and not self.lenient:
             raise LogFormatError(stop.reason, path=self.path, offset=stop.offset)
         if self.truncation is not None and warn:
             warnings.warn(f"{self.path}: {self.truncation}", TruncatedLogWarning, stacklevel=2)
 
-    def _loaded(self, ids: list[int]) -> Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None]:
+    def _loaded(
+        self, ids: list[int], on_chunk: Callable[[fmt.ChunkInfo, fmt.ChunkRecords], None] | None = None
+    ) -> Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None]:
         # A read-ahead thread was tried: on two shared cores the hand-offs cost more than they saved.
         for i in ids:
-            yield self._load(i)
+            chunk = self._load(i)
+            if chunk is not None and on_chunk is not None:
+                on_chunk(*chunk)
+            yield chunk
 
     def _first_damage(self) -> Damage | None:
         damage = [d for d in self.problems if not d.reason.startswith(("index unreadable", "header unreadable"))]
