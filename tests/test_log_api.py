@@ -150,6 +150,32 @@ def test_a_summary_reports_gaps_in_the_stream(tmp_path):
     assert summary.metadata["notes"] == "gap test"
 
 
+def test_summary_statistics_round_trip_and_old_imports_still_work():
+    from pdlogkit.log import LogSummary, SummaryBuilder
+    from pdlogkit.summary import LogSummary as Moved
+
+    builder = SummaryBuilder()
+    for kind, size, t in (
+        ("image", 10, 5 * 10**9),
+        ("settings", 2, 1 * 10**9),
+        ("image", 3, 9 * 10**9),
+        ("x", 1, None),
+    ):
+        builder.add(kind, size, t)
+    stats = builder.to_stats()
+    assert stats == {
+        "events": 4,
+        "counts": {"image": 2, "settings": 1, "x": 1},
+        "sizes": {"image": 13, "settings": 2, "x": 1},
+        "start_ns": 10**9,
+        "end_ns": 9 * 10**9,
+        "gaps_ns": [[5 * 10**9, 9 * 10**9]],
+    }
+    again = SummaryBuilder.from_stats(stats).build("p", "indexed", 0)
+    assert LogSummary is Moved and again == builder.build("p", "indexed", 0)
+    assert again.gaps == [(4.0, 8.0)] and again.duration == 8.0
+
+
 def test_the_sidecar_goes_stale_when_the_log_changes(both, tmp_path):
     classic = tmp_path / "growing.bin"
     shutil.copy2(both[0], classic)

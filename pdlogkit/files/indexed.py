@@ -27,6 +27,7 @@ from ..errors import LogFormatError, TruncatedLogWarning
 from ..events import Event
 from ..formats import container as fmt
 from ..formats.classic import Truncation
+from ..summary import SummaryBuilder
 
 Source = str | os.PathLike[str] | BinaryIO
 
@@ -62,8 +63,6 @@ class IndexedWriter:
         image_chunk_size: int = IMAGE_CHUNK_SIZE,
         chunk_age_ns: int = CHUNK_AGE_NS,
     ) -> None:
-        from ..log import SummaryBuilder
-
         header: dict[str, Any] = {
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "time_source": "received",
@@ -177,15 +176,7 @@ class IndexedWriter:
 
     def statistics(self) -> dict[str, Any]:
         """The statistics the index will hold: what `summary()` reports without a scan."""
-        s = self._summary
-        return {
-            "events": s.events,
-            "counts": dict(s.counts),
-            "sizes": dict(s.sizes),
-            "start_ns": s.start_ns,
-            "end_ns": s.end_ns,
-            "gaps_ns": [list(g) for g in s.gaps_ns],
-        }
+        return self._summary.to_stats()
 
     def close(self) -> None:
         """Write the last chunks, the index and the trailer; sync; close (a file object passed in is not closed).

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..events import Event
 from ..formats.classic import Truncation
+from ..summary import SummaryBuilder
 from ..timeline import log_clock
 from .classic import ClassicReader
 
@@ -106,8 +107,6 @@ def first_time_ns(log: str | os.PathLike[str]) -> int | None:
 
 def build_sidecar(log: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_BYTES, progress: Any = None) -> Sidecar:
     """Scan a classic log once and build its sidecar index (the summary and the segments)."""
-    from ..log import SummaryBuilder
-
     stamp = fingerprint(log)
     start = first_time_ns(log)
     reader = ClassicReader(log, warn=False)
@@ -131,15 +130,7 @@ def build_sidecar(log: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_B
         builder.add(event.kind, len(event.payload), t)
         carry = t
     cut = reader.truncation
-    summary = {
-        "events": builder.events,
-        "counts": builder.counts,
-        "sizes": builder.sizes,
-        "start_ns": builder.start_ns,
-        "end_ns": builder.end_ns,
-        "gaps_ns": [list(g) for g in builder.gaps_ns],
-        "truncation": [cut.offset, cut.needed, cut.available] if cut else None,
-    }
+    summary = {**builder.to_stats(), "truncation": [cut.offset, cut.needed, cut.available] if cut else None}
     return Sidecar(stamp, summary, segments)
 
 
