@@ -94,6 +94,16 @@ class LogSummary:
         return data
 
 
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not an integer")
+    return value
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
 def _datetime(ns: int | None) -> dt.datetime | None:
     return None if ns is None else dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc)
 
@@ -139,14 +149,24 @@ class SummaryBuilder:
 
     @classmethod
     def from_stats(cls, stats: dict[str, Any]) -> SummaryBuilder:
-        """A builder holding the statistics `to_stats` made (unknown keys ignored)."""
+        """A builder holding the statistics `to_stats` made (unknown keys ignored).
+
+        `ValueError` if they are malformed (wrong types, counts and sizes of different kinds).
+        """
         builder = cls()
-        builder.events = int(stats.get("events", 0))
-        builder.counts = dict(stats.get("counts", {}))
-        builder.sizes = dict(stats.get("sizes", {}))
-        builder.start_ns = stats.get("start_ns")
-        builder.end_ns = stats.get("end_ns")
-        builder.gaps_ns = [(int(a), int(b)) for a, b in stats.get("gaps_ns", [])]
+        try:
+            builder.events = _int(stats.get("events", 0))
+            builder.counts = {str(k): _int(v) for k, v in dict(stats.get("counts", {})).items()}
+            builder.sizes = {str(k): _int(v) for k, v in dict(stats.get("sizes", {})).items()}
+            builder.start_ns = _int_or_none(stats.get("start_ns"))
+            builder.end_ns = _int_or_none(stats.get("end_ns"))
+            builder.gaps_ns = [(_int(a), _int(b)) for a, b in stats.get("gaps_ns", [])]
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed statistics ({exc})") from None
+        if builder.counts.keys() != builder.sizes.keys() or sum(builder.counts.values()) != builder.events:
+            raise ValueError("malformed statistics (counts, sizes and events disagree)")
+        if (builder.start_ns is None) != (builder.end_ns is None):
+            raise ValueError("malformed statistics (a start without an end)")
         return builder
 
     def build(self, path: str, format: str, file_size: int, **extra: Any) -> LogSummary:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
 import sys
 import warnings
+import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +22,7 @@ from pdlogkit.files.classic import ClassicReader, ClassicWriter
 from pdlogkit.files.indexed import IndexedReader, IndexedWriter, read_indexed_stream
 from pdlogkit.formats import container as fmt
 from pdlogkit.log import IndexedLog
+from pdlogkit.logtools import recover_log, verify_log
 from pdlogkit.synth import SynthStream
 
 
@@ -363,6 +367,7 @@ def mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:
 
 
 def read_every_way(path: Path) -> None:
+    """Open, summarise, read, window, stream, verify and recover `path`: only `LogFormatError` may escape."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncatedLogWarning)
         for lenient in (False, True):
@@ -386,6 +391,11 @@ def read_every_way(path: Path) -> None:
                         pass
         except LogFormatError:
             pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedLogWarning)
+        for tool in (lambda: verify_log(path), lambda: recover_log(path, path.with_name("recovered.pdlz"))):
+            with contextlib.suppress(LogFormatError):
+                tool()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -404,25 +414,65 @@ def test_mutated_classic_logs_raise_only_log_format_errors(fuzz_seed, tmp_path, 
     read_every_way(path)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=mutations)
-def test_mutated_chunks_with_fixed_checksums_raise_only_log_format_errors(fuzz_seed, tmp_path, edits):
-    """Corruption that a checksum would not catch (a buggy writer) still ends in a clean error."""
-    data = bytearray(fuzz_seed[0])
-    _, header_size = fmt.decode_header(bytes(data))
-    info = fmt.decode_chunk_header(bytes(data[header_size:]), header_size)
-    start, stop = info.offset, info.end_offset
-    chunk = bytearray(data[start:stop])
-    for pos, value in edits:
-        chunk[pos % len(chunk)] = value
-    # Recompute both checksums so the reader gets past them.
-    hs = fmt.CHUNK_FIXED_SIZE + 5 * chunk[5] + 4
-    if chunk[:4] == fmt.CHUNK_MAGIC and hs <= len(chunk):
-        body = bytes(chunk[hs:])
-        chunk[44:48] = fmt._u32(body).to_bytes(4, "little")
-        chunk[hs - 4 : hs] = fmt._u32(bytes(chunk[: hs - 4])).to_bytes(4, "little")
+def blocks_of(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, header size, end) of every chunk of a whole container, then of its index block."""
+    _, pos = fmt.decode_header(data)
+    blocks = []
+    while data[pos : pos + 4] == fmt.CHUNK_MAGIC:
+        info = fmt.decode_chunk_header(data[pos:], pos)
+        blocks.append((pos, info.header_size, info.end_offset))
+        pos = info.end_offset
+    blocks.append((pos, fmt.INDEX_HEAD_SIZE, len(data) - fmt.TRAILER_SIZE))
+    return blocks
+
+
+def reseal(block: bytearray, header_size: int, raw_edits: list[tuple[int, int]] | None) -> bytearray:
+    """Fix a chunk's or index's sizes and checksums after an edit; with `raw_edits`, edit its raw body."""
+    is_index = block[:4] == fmt.INDEX_MAGIC
+    body = bytes(block[header_size:])
+    if raw_edits and block[4] & fmt.FLAG_ZSTD:
+        raw = bytearray(zstandard.ZstdDecompressor().decompress(body))
+        for pos, value in raw_edits:
+            raw[pos % len(raw)] = value
+        body = zstandard.ZstdCompressor(level=1).compress(bytes(raw))
+        block = block[:header_size] + body
+        block[8 if is_index else 12 : 12 if is_index else 16] = len(body).to_bytes(4, "little")
+        block[12 if is_index else 16 : 16 if is_index else 20] = len(raw).to_bytes(4, "little")
+    crc = zlib.crc32(body).to_bytes(4, "little")
+    if is_index:
+        block[16:20] = crc
+    elif block[:4] == fmt.CHUNK_MAGIC and header_size <= len(block):
+        block[44:48] = crc
+        block[header_size - 4 : header_size] = zlib.crc32(bytes(block[: header_size - 4])).to_bytes(4, "little")
+    return block
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=mutations, which=st.integers(min_value=0, max_value=1000), in_raw=st.booleans())
+def test_mutated_chunks_and_index_with_fixed_checksums_raise_only_log_format_errors(
+    fuzz_seed, tmp_path, edits, which, in_raw
+):
+    """Corruption a checksum would not catch (a buggy writer) still ends in a clean error, in the zstd frame
+    as stored, in what it decompresses to, or in the index."""
+    data = fuzz_seed[0]
+    blocks = blocks_of(data)
+    start, header_size, stop = blocks[which % len(blocks)]
+    block = bytearray(data[start:stop])
+    if not in_raw:
+        for pos, value in edits:
+            block[pos % len(block)] = value
+        header_size = fmt.CHUNK_FIXED_SIZE + 5 * block[5] + 4 if block[:4] == fmt.CHUNK_MAGIC else header_size
+    block = reseal(block, header_size, edits if in_raw else None)
+    trailer = data[stop:]
+    if len(block) != stop - start and stop != len(data) - fmt.TRAILER_SIZE:
+        trailer = data[stop : -fmt.TRAILER_SIZE]  # a chunk changed size: the index no longer matches (it says so)
+        index_offset, index_size = blocks[-1][0], blocks[-1][2] - blocks[-1][0]
+        shift = len(block) - (stop - start)
+        trailer += fmt.encode_trailer(index_offset + shift, index_size)
+    elif stop == len(data) - fmt.TRAILER_SIZE:
+        trailer = fmt.encode_trailer(start, len(block))
     path = tmp_path / "m.pdlz"
-    path.write_bytes(bytes(data[:start] + chunk + data[stop:]))
+    path.write_bytes(data[:start] + bytes(block) + trailer)
     read_every_way(path)
 
 

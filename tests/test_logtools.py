@@ -53,10 +53,15 @@ def test_classic_to_container_and_back_reproduces_the_file_byte_for_byte(synth_l
         assert open_log(container).summary().time_source == "timestamps"
 
 
-def test_a_sensor_only_container_is_much_smaller_than_classic(sensor_log, tmp_path):
+def test_a_sensor_only_container_is_about_half_the_size_of_classic(sensor_log, tmp_path):
+    """The issue aimed at 25% of classic for sensor-only logs; on this synthetic log it is about 46% (level 9).
+
+    Not met because the synthetic sensor values are pseudo-random noise, which no compressor shrinks; the
+    columns, deltas and zstd remove the framing and timestamps, not the noise. Real gateway data may do better.
+    """
     container = tmp_path / "sensors.pdlz"
     report = convert(sensor_log, container, level=9)
-    assert report.bytes_out < 0.6 * report.bytes_in
+    assert report.bytes_out <= 0.5 * report.bytes_in
 
 
 def test_a_slice_holds_exactly_the_window_and_kinds_asked_for(synth_log, tmp_path):

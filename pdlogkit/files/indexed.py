@@ -314,6 +314,10 @@ class IndexedReader:
                 rows = fmt.max_index_rows(self.header_size, index_offset)
                 index = fmt.decode_index(block, index_offset, max_rows=rows)
                 self._check_index(index, index_offset)
+                try:
+                    SummaryBuilder.from_stats(index.stats)
+                except ValueError as exc:
+                    raise LogFormatError(f"index {exc}", offset=index_offset) from None
                 self.index = index
                 self.data_end = index_offset
             except LogFormatError as exc:

@@ -154,6 +154,7 @@ def load_sidecar(log: str | os.PathLike[str]) -> Sidecar | None:
             return None
         if data["log"] != fingerprint(log):
             return None  # stale: the log changed since it was indexed
+        SummaryBuilder.from_stats(data["summary"])  # ValueError if malformed
         segments = [Segment(*row) for row in data["segments"]]
         return Sidecar(data["log"], data["summary"], segments)
     except (OSError, ValueError, KeyError, TypeError):
