@@ -62,6 +62,15 @@ def test_slice_refuses_an_empty_window_and_writes_nothing(container, tmp_path, c
     assert not out.exists()
 
 
+def test_a_zstd_level_outside_1_to_19_is_a_usage_error(container, tmp_path, capsys):
+    for level in ("0", "20", "fast"):
+        with pytest.raises(SystemExit) as exc:
+            main(["convert", str(container), str(tmp_path / "x.pdlz"), "--level", level])
+        assert exc.value.code == USAGE
+    assert "1 to 19" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdlz").exists()
+
+
 def test_cat_stops_quietly_when_the_reader_goes_away(container):
     cli = f"{sys.executable} -c 'import sys; from pdlogkit.cli import main; sys.exit(main())'"
     proc = subprocess.run(

@@ -115,9 +115,19 @@ def _window_options(p: argparse.ArgumentParser) -> None:
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, help="output format (default: from OUT's extension)")
     p.add_argument(
-        "--level", type=int, default=logtools.LEVEL, metavar="N", help="zstd level for containers (1-19; default 3)"
+        "--level", type=_level, default=logtools.LEVEL, metavar="N", help="zstd level for containers (1-19; default 3)"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _level(text: str) -> int:
+    try:
+        level = int(text)
+    except ValueError:
+        level = 0
+    if not 1 <= level <= 19:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a zstd level from 1 to 19")
+    return level
 
 
 def _with_progress(label: str, total: int, work: Callable[[Callable[[int], None]], Any]) -> Any:

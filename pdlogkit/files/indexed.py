@@ -29,8 +29,6 @@ from ..formats import container as fmt
 from ..formats.classic import Truncation
 from ..summary import SummaryBuilder
 
-Source = str | os.PathLike[str] | BinaryIO
-
 #: Defaults of the chunking policy (see specs/container.md, "Writer policy").
 CHUNK_SIZE = 1 << 20
 IMAGE_CHUNK_SIZE = 8 << 20
@@ -41,6 +39,7 @@ _MAX_CHUNK_HEADER = fmt.CHUNK_FIXED_SIZE + 5 * fmt.KIND_SLOTS + 4
 # A stream reader yields buffered records out of sequence order once this much is held
 # (only a file with lost chunks gets there; a writer's chunks interleave within a second).
 _STREAM_HOLD = 64 << 20
+_HELD_ENTRY = 64  # what holding one record costs besides its payload (counted for unwanted ones too)
 
 
 class IndexedWriter:
@@ -433,7 +432,7 @@ class IndexedReader:
             ids = [i for i in ids if masks[i] & want]
         return sorted(ids, key=index.first_seqs.__getitem__)
 
-    def read_chunk(self, i: int, *, verify: bool | None = None) -> tuple[fmt.ChunkInfo, fmt.ChunkRecords]:
+    def read_chunk(self, i: int) -> tuple[fmt.ChunkInfo, fmt.ChunkRecords]:
         """Chunk `i`'s header and records; `LogFormatError` if it is corrupt."""
         index = self.index
         assert index is not None
@@ -445,7 +444,7 @@ class IndexedReader:
             if info.end_offset > self.data_end:
                 raise LogFormatError("chunk runs past the end of the chunk area", offset=offset)
             body = self._pread(info.stored_size, info.body_offset)
-            return info, fmt.decode_chunk_body(info, body, verify=self.verify if verify is None else verify)
+            return info, fmt.decode_chunk_body(info, body, verify=self.verify)
         except LogFormatError as exc:
             raise LogFormatError(exc.reason, path=self.path, offset=exc.offset) from None
 
@@ -681,11 +680,13 @@ def read_indexed_stream(
                 held += len(e.payload)
             else:
                 e = None  # not wanted, but its sequence number still orders the others
+            held += _HELD_ENTRY
             heapq.heappush(heap, (seq, order, e))
             order += 1
         while heap and (heap[0][0] <= next_seq or held > _STREAM_HOLD):
             seq, _, e = heapq.heappop(heap)
             next_seq = max(next_seq, seq + 1)
+            held -= _HELD_ENTRY
             if e is not None:
                 held -= len(e.payload)
                 yield e

@@ -82,12 +82,6 @@ END_MAGIC = b"PDLZ-END"
 _TRAILER = struct.Struct("<QQI8s")
 TRAILER_SIZE = _TRAILER.size  # 28
 
-_crc = zlib.crc32
-
-
-def _u32(b: bytes) -> int:
-    return _crc(b) & 0xFFFFFFFF
-
 
 # ---------------------------------------------------------------- file header
 
@@ -98,7 +92,7 @@ def encode_header(metadata: dict[str, Any]) -> bytes:
     if len(meta) > MAX_METADATA_SIZE:
         raise ValueError(f"metadata is {len(meta)} bytes of JSON; at most {MAX_METADATA_SIZE} fit in the header")
     head = _FILE_HEAD.pack(MAGIC, *VERSION, len(meta)) + meta
-    return head + struct.pack("<I", _u32(head))
+    return head + struct.pack("<I", zlib.crc32(head))
 
 
 def is_container(prefix: bytes) -> bool:
@@ -124,7 +118,7 @@ def decode_header(data: bytes) -> tuple[dict[str, Any], int]:
     if len(data) < size:
         raise LogFormatError(f"file ends inside the {size}-byte header", offset=len(data))
     (crc,) = struct.unpack_from("<I", data, size - 4)
-    if crc != _u32(data[: size - 4]):
+    if crc != zlib.crc32(data[: size - 4]):
         raise LogFormatError("header checksum mismatch", offset=0)
     try:
         metadata = json.loads(data[FILE_HEAD_SIZE : size - 4])
@@ -231,9 +225,9 @@ def encode_chunk(
         flags = 0
     entries = sorted(counts.items())
     head = _CHUNK_HEAD.pack(
-        CHUNK_MAGIC, flags, len(entries), 0, n, len(body), len(raw), first_seq, start, end, _u32(body)
+        CHUNK_MAGIC, flags, len(entries), 0, n, len(body), len(raw), first_seq, start, end, zlib.crc32(body)
     ) + b"".join(_KIND_ENTRY.pack(code, count) for code, count in entries)
-    return head + struct.pack("<I", _u32(head)) + body
+    return head + struct.pack("<I", zlib.crc32(head)) + body
 
 
 def chunk_header_size(fixed: bytes, offset: int = 0) -> int:
@@ -251,7 +245,7 @@ def decode_chunk_header(data: bytes | memoryview, offset: int = 0) -> ChunkInfo:
     if len(data) < size:
         raise LogFormatError("data ends inside a chunk header", offset=offset)
     (crc,) = struct.unpack_from("<I", data, size - 4)
-    if crc != _u32(data[: size - 4]):
+    if crc != zlib.crc32(data[: size - 4]):
         raise LogFormatError("chunk header checksum mismatch", offset=offset)
     _, flags, k, _, n, stored, raw, first_seq, start, end, body_crc = _CHUNK_HEAD.unpack_from(data)
     if flags & ~FLAG_ZSTD:
@@ -308,7 +302,7 @@ def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bo
     offset = info.body_offset
     if len(stored) != info.stored_size:
         raise LogFormatError(f"chunk body is {len(stored)} bytes, header says {info.stored_size}", offset=offset)
-    if verify and _u32(stored) != info.body_crc:
+    if verify and zlib.crc32(stored) != info.body_crc:
         raise LogFormatError("chunk body checksum mismatch (corrupt chunk)", offset=info.offset)
     if info.compressed:
         raw: bytes | memoryview = _decompress(stored, info.raw_size, "chunk body", offset)
@@ -408,15 +402,7 @@ def encode_index(index: Index, *, compressor: zstandard.ZstdCompressor | None = 
     )
     body = compressor.compress(raw) if compressor is not None else raw
     flags = FLAG_ZSTD if compressor is not None else 0
-    return _INDEX_HEAD.pack(INDEX_MAGIC, flags, b"\0\0\0", len(body), len(raw), _u32(body)) + body
-
-
-def index_block_size(head: bytes, offset: int = 0) -> int:
-    """The index block's full size from its first `INDEX_HEAD_SIZE` bytes."""
-    if len(head) < INDEX_HEAD_SIZE or head[:4] != INDEX_MAGIC:
-        raise LogFormatError("no index block here", offset=offset)
-    _, _, _, stored, _, _ = _INDEX_HEAD.unpack_from(head)
-    return INDEX_HEAD_SIZE + stored
+    return _INDEX_HEAD.pack(INDEX_MAGIC, flags, b"\0\0\0", len(body), len(raw), zlib.crc32(body)) + body
 
 
 def max_index_rows(header_size: int, index_offset: int) -> int:
@@ -435,7 +421,7 @@ def decode_index(data: bytes, offset: int = 0, *, max_rows: int | None = None) -
     if flags & ~FLAG_ZSTD or raw_size > MAX_INDEX_SIZE or stored != len(data) - INDEX_HEAD_SIZE:
         raise LogFormatError("index block header is inconsistent", offset=offset)
     body = data[INDEX_HEAD_SIZE:]
-    if _u32(body) != crc:
+    if zlib.crc32(body) != crc:
         raise LogFormatError("index checksum mismatch", offset=offset)
     if flags & FLAG_ZSTD:
         if raw_size < _INDEX_COUNTS.size or raw_size > stored * MAX_ZSTD_RATIO:
@@ -478,7 +464,7 @@ def decode_index(data: bytes, offset: int = 0, *, max_rows: int | None = None) -
 def encode_trailer(index_offset: int, index_size: int) -> bytes:
     """The fixed-size trailer that ends a complete file."""
     head = struct.pack("<QQ", index_offset, index_size)
-    return _TRAILER.pack(index_offset, index_size, _u32(head), END_MAGIC)
+    return _TRAILER.pack(index_offset, index_size, zlib.crc32(head), END_MAGIC)
 
 
 def decode_trailer(data: bytes, file_size: int) -> tuple[int, int] | None:
@@ -486,7 +472,7 @@ def decode_trailer(data: bytes, file_size: int) -> tuple[int, int] | None:
     if len(data) != TRAILER_SIZE:
         return None
     index_offset, index_size, crc, end = _TRAILER.unpack(data)
-    if end != END_MAGIC or crc != _u32(data[:16]):
+    if end != END_MAGIC or crc != zlib.crc32(data[:16]):
         return None
     if index_offset + index_size + TRAILER_SIZE != file_size:
         return None
