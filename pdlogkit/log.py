@@ -265,10 +265,8 @@ class IndexedLog(Log):
 
     @property
     def start_ns(self) -> int | None:
-        stats = self.reader.stats
-        if stats is not None:
-            return stats.get("start_ns")
-        # No index: the earliest chunk start from the header scan (a summary would read every chunk).
+        # The earliest chunk start, from the index or the header scan: no chunk is read. (Statistics of
+        # files written before the start was the earliest time may hold the first event's time instead.)
         starts = self.reader.index.starts if self.reader.index is not None else []
         return min(starts) if starts else None
 
@@ -282,12 +280,15 @@ class IndexedLog(Log):
                 "chunks": reader.chunk_count,
             }
             if reader.stats is not None:
-                summary = _from_stats(reader.stats, self.path, self.format, reader.file_size, source="index", **extra)
+                builder = SummaryBuilder.from_stats(reader.stats)
+                extra["source"] = "index"
             else:
                 builder = SummaryBuilder()
                 for event in reader.events(warn=False):
                     builder.add(event.kind, len(event.payload), event.received_ns)
-                summary = builder.build(self.path, self.format, reader.file_size, **extra)
+            if builder.start_ns is not None and self.start_ns is not None:
+                builder.start_ns = min(builder.start_ns, self.start_ns)  # the same origin as windows
+            summary = builder.build(self.path, self.format, reader.file_size, **extra)
             summary.problems = self.problems
             self._summary = summary
         return self._summary

@@ -98,6 +98,27 @@ def test_a_log_starts_at_its_earliest_time_not_its_first(tmp_path):
         assert slice_log(path, sliced, start=0, end=10).events == 5
 
 
+def test_a_container_whose_statistics_start_at_its_first_event_still_starts_at_its_earliest(tmp_path):
+    """Files written before the fix stored the first event's time as the start: the chunk headers correct it."""
+    from pdlogkit.formats import container as fmt
+
+    t0 = 1_767_225_600 * 10**9
+    path = tmp_path / "old.pdlz"
+    with open_writer(path) as w:
+        for offset_ms in (500, 0, 100, 300):
+            w.write(b"\x3a\x00", t0 + offset_ms * 10**6)
+    data = path.read_bytes()
+    index_offset, size = fmt.decode_trailer(data[-fmt.TRAILER_SIZE :], len(data))
+    index = fmt.decode_index(data[index_offset : index_offset + size], index_offset)
+    index.stats["start_ns"] = t0 + 500 * 10**6  # what the old writer stored
+    block = fmt.encode_index(index)
+    path.write_bytes(data[:index_offset] + block + fmt.encode_trailer(index_offset, len(block)))
+    with open_log(path) as log:
+        assert log.indexed and log.start_ns == log.summary().start_ns == t0
+        assert log.summary().duration == 0.5
+        assert len(list(log.events(start=0, end=0.2))) == 2
+
+
 def test_a_window_can_be_given_as_absolute_datetimes(both):
     _, container, _ = both
     with open_log(container) as log:

@@ -25,7 +25,7 @@ from .classic import ClassicReader
 
 SUFFIX = ".pdidx"
 FORMAT = "pdlogkit classic sidecar index"
-VERSION = 1
+VERSION = 2  # 2: the summary's start is the earliest time, not the first event's
 SEGMENT_BYTES = 1 << 20
 _HASHED = 64 << 10
 
