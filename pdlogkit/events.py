@@ -39,10 +39,9 @@ TIMESTAMP_FIELD.update(hv_regulator=3, temperature_control=3, device_info=None)
 
 # First byte -> kind: fields 1..15 with wire type 2 (length-delimited) have tag (n << 3) | 2.
 _KIND_BY_FIRST_BYTE: list[str] = [UNKNOWN] * 256
-for _number, _kind in enumerate(KINDS, start=1):
-    _KIND_BY_FIRST_BYTE[(_number << 3) | 2] = _kind
 _TS_FIELD_BY_FIRST_BYTE: list[int | None] = [None] * 256
 for _number, _kind in enumerate(KINDS, start=1):
+    _KIND_BY_FIRST_BYTE[(_number << 3) | 2] = _kind
     _TS_FIELD_BY_FIRST_BYTE[(_number << 3) | 2] = TIMESTAMP_FIELD[_kind]
 
 

@@ -233,43 +233,51 @@ class SynthStream:
         )
 
     def _sensor(self, kind: str, t: int, drop: int, rnd: random.Random) -> bytes:
-        ts = _ts(t)
-        if kind == "active_capacitance":
-            value = 4.2 + rnd.gauss(0.0, 0.05)
-            msg = pb.ActiveCapacitance(timestamp=ts, baseline=0.8, measurement=value + 0.8, calibrated=value)
-            return pb.PurpleDropEvent(active_capacitance=msg).SerializeToString()
-        if kind == "scan_capacitance":
-            # As the gateway sends them: a measurement per electrode, all but the
-            # covered ones left at their defaults (about 300 B in all).
-            measurements = [pb.CapacitanceMeasurement() for _ in range(ELECTRODES)]
-            raw = 1500.0 + rnd.gauss(0.0, 3.0)
-            measurements[drop] = pb.CapacitanceMeasurement(
-                capacitance=(raw - 200.0) / 300.0, drop_present=True, raw=raw
-            )
-            return pb.PurpleDropEvent(
-                scan_capacitance=pb.ScanCapacitance(timestamp=ts, measurements=measurements)
-            ).SerializeToString()
-        if kind == "group_capacitance":
-            raw = [1500.0 + rnd.gauss(0.0, 5.0)] + [210.0 + rnd.gauss(0.0, 2.0) for _ in range(4)]
-            return pb.PurpleDropEvent(
-                group_capacitance=pb.GroupCapacitance(
-                    timestamp=ts, measurements=[(r - 200.0) / 300.0 for r in raw], raw_measurements=raw
-                )
-            ).SerializeToString()
-        if kind == "duty_cycle_updated":
-            return pb.PurpleDropEvent(
-                duty_cycle_updated=pb.DutyCycleUpdated(timestamp=ts, duty_cycles=[200, 0, 0, 0, 0])
-            ).SerializeToString()
-        if kind == "temperature_control":
-            temps = [25.0 + rnd.gauss(0.0, 0.1) for _ in range(4)]
-            return pb.PurpleDropEvent(
-                temperature_control=pb.TemperatureControl(temperatures=temps, duty_cycles=[0.0] * 4, timestamp=ts)
-            ).SerializeToString()
-        if kind == "hv_regulator":
-            return pb.PurpleDropEvent(
-                hv_regulator=pb.HvRegulator(voltage=200.0 + rnd.gauss(0.0, 0.5), v_target_out=2.05, timestamp=ts)
-            ).SerializeToString()
-        raise ValueError(f"no synthetic generator for {kind}")
+        message = _SENSORS[kind](_ts(t), drop, rnd)
+        return pb.PurpleDropEvent(**{kind: message}).SerializeToString()
+
+
+# One builder per periodic sensor kind: (timestamp, drop's electrode, random) -> message.
+def _active_capacitance(ts: pb.Timestamp, drop: int, rnd: random.Random) -> Any:
+    value = 4.2 + rnd.gauss(0.0, 0.05)
+    return pb.ActiveCapacitance(timestamp=ts, baseline=0.8, measurement=value + 0.8, calibrated=value)
+
+
+def _scan_capacitance(ts: pb.Timestamp, drop: int, rnd: random.Random) -> Any:
+    # As the gateway sends them: a measurement per electrode, all but the covered
+    # ones left at their defaults (about 300 B in all).
+    measurements = [pb.CapacitanceMeasurement() for _ in range(ELECTRODES)]
+    raw = 1500.0 + rnd.gauss(0.0, 3.0)
+    measurements[drop] = pb.CapacitanceMeasurement(capacitance=(raw - 200.0) / 300.0, drop_present=True, raw=raw)
+    return pb.ScanCapacitance(timestamp=ts, measurements=measurements)
+
+
+def _group_capacitance(ts: pb.Timestamp, drop: int, rnd: random.Random) -> Any:
+    raw = [1500.0 + rnd.gauss(0.0, 5.0)] + [210.0 + rnd.gauss(0.0, 2.0) for _ in range(4)]
+    return pb.GroupCapacitance(timestamp=ts, measurements=[(r - 200.0) / 300.0 for r in raw], raw_measurements=raw)
+
+
+def _duty_cycle_updated(ts: pb.Timestamp, drop: int, rnd: random.Random) -> Any:
+    return pb.DutyCycleUpdated(timestamp=ts, duty_cycles=[200, 0, 0, 0, 0])
+
+
+def _temperature_control(ts: pb.Timestamp, drop: int, rnd: random.Random) -> Any:
+    temps = [25.0 + rnd.gauss(0.0, 0.1) for _ in range(4)]
+    return pb.TemperatureControl(temperatures=temps, duty_cycles=[0.0] * 4, timestamp=ts)
+
+
+def _hv_regulator(ts: pb.Timestamp, drop: int, rnd: random.Random) -> Any:
+    return pb.HvRegulator(voltage=200.0 + rnd.gauss(0.0, 0.5), v_target_out=2.05, timestamp=ts)
+
+
+_SENSORS = {
+    "active_capacitance": _active_capacitance,
+    "scan_capacitance": _scan_capacitance,
+    "group_capacitance": _group_capacitance,
+    "duty_cycle_updated": _duty_cycle_updated,
+    "temperature_control": _temperature_control,
+    "hv_regulator": _hv_regulator,
+}
 
 
 def write_log(

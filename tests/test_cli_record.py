@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -145,6 +146,16 @@ def test_bad_arguments_exit_2(tmp_path, args):
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_a_disk_full_during_recording_exits_1_with_a_clear_message(gateway):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    result = subprocess.run(
+        [*PDLOGKIT, "record", gateway.ws_url, "/dev/full", "--duration", "3"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_bad_uri_exits_2(tmp_path):

@@ -202,7 +202,8 @@ def test_calls_in_the_wrong_state_are_clear_errors_and_harmless(gateway, tmp_pat
     summary = rec.stop()
     assert summary.path.endswith("a.bin") and not (tmp_path / "b.bin").exists()
     rec.start(tmp_path / "c.bin")  # still usable
-    assert rec.stop().events >= 0
+    time.sleep(0.3)
+    assert rec.stop().events > 0
     rec.close()
     rec.close()  # closing twice is fine
     with pytest.raises(RecorderStateError, match="closed"):
@@ -317,3 +318,93 @@ def test_a_recorder_killed_with_sigkill_leaves_a_file_whose_records_read_back(ga
         event.message  # every complete record parses
     last = max(e.time for e in events if e.time is not None)
     assert killed_at - last < 1.5  # at most about a second lost (flushed every 0.5 s)
+
+
+def test_pre_roll_never_holds_events_older_than_its_length(tmp_path):
+    payloads = [pb.PurpleDropEvent(device_info=pb.DeviceInfo(connected=True)).SerializeToString()] * 3
+    with ScriptedGateway(payloads) as gw, EventRecorder(gw.ws_url, pre_roll=0.5) as rec:
+        _wait_for(lambda: rec.status().received == 3)
+        time.sleep(1.0)  # the gateway goes quiet: the buffered events grow old
+        rec.start(tmp_path / "seg.bin")
+        summary = rec.stop()
+    assert summary.pre_roll_events == 0 and summary.events == 0
+
+
+def test_pre_roll_survives_a_gateway_restart(gateway, tmp_path):
+    with EventRecorder(gateway.ws_url, pre_roll=3.0) as rec:
+        time.sleep(1.0)
+        gateway.restart(downtime=0.2)
+        _wait_for(lambda: rec.connected and rec.status().reconnects == 1)
+        rec.start(tmp_path / "seg.bin")
+        summary = rec.stop()
+    assert summary.first_time < summary.started - 1.0  # the seconds before the restart are kept
+
+
+def test_a_rotate_to_an_unopenable_path_still_closes_the_segment_it_ended(gateway, tmp_path):
+    with EventRecorder(gateway.ws_url) as rec:
+        rec.start(tmp_path / "a.bin")
+        time.sleep(0.5)
+        with pytest.raises(RecordingFailed, match="cannot open") as info:
+            rec.rotate(tmp_path / "missing" / "b.bin")
+        assert not rec.is_recording
+    ended = info.value.summary
+    assert ended is not None and ended.path == str(tmp_path / "a.bin")
+    assert ended.events == len(list(open_log(tmp_path / "a.bin"))) > 0
+
+
+def test_a_failing_on_event_callback_does_not_cost_the_connection(gateway, tmp_path):
+    calls = []
+
+    def callback(event):
+        calls.append(event.kind)
+        if len(calls) == 5:
+            raise RuntimeError("my bug")
+
+    with EventRecorder(gateway.ws_url, on_event=callback) as rec:
+        with pytest.warns(RuntimeWarning, match="on_event callback failed"):
+            rec.start(tmp_path / "seg.bin")
+            time.sleep(1.0)
+        summary = rec.stop()
+    assert len(calls) == 5  # disabled after its error
+    assert summary.reconnects == 0 and summary.gaps == []
+    assert summary.events > 50
+
+
+def test_close_raises_a_background_error_not_yet_reported(gateway):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    rec = EventRecorder(gateway.ws_url)
+    rec.start("/dev/full")
+    time.sleep(1.5)
+    with pytest.raises(RecordingFailed, match="No space left"):
+        rec.close()
+    assert not rec.connected
+
+
+EXIT_WITHOUT_STOP = textwrap.dedent(
+    """
+    import sys, time
+    from pdlogkit import EventRecorder
+    rec = EventRecorder(sys.argv[1])
+    rec.start(sys.argv[2])
+    time.sleep(1.0)
+    print(rec.status().received, flush=True)
+    # the script ends without stop() or close(): the recorder must close the segment itself
+    """
+)
+
+
+@pytest.mark.parametrize("name", ["forgot.bin", "forgot.pdlz"])
+def test_a_script_that_ends_without_stop_leaves_a_complete_log(gateway, tmp_path, name):
+    path = tmp_path / name
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_WITHOUT_STOP, gateway.ws_url, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    received_before_exit = int(result.stdout)
+    log = open_log(path)
+    events = list(log)
+    assert len(events) >= received_before_exit > 0  # nothing queued was lost at exit
+    assert log.truncation is None
+    if name.endswith(".pdlz"):
+        assert log.indexed  # closed properly: the index was written

@@ -114,9 +114,10 @@ def print_json(data: Any, stream: TextIO | None = None) -> None:
 
 def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace, prog: str = "pdlogkit") -> int:
     """Call a command, turning pdlogkit errors into a one-line message and an exit code."""
-    warnings.simplefilter("ignore")  # truncation and the like are reported by the commands themselves
     try:
-        return int(func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # truncation and the like are reported by the commands themselves
+            return int(func(args) or 0)
     except GatewayUnreachable as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return UNREACHABLE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -72,7 +73,7 @@ def _record(args: argparse.Namespace) -> int:
             exclude=args.exclude,
             pre_roll=args.pre_roll,
             format=args.format,
-            max_message_size=round(args.max_message_size * 1024 * 1024),
+            max_message_size=round(args.max_message_size * 1e6),
             connect_timeout=args.connect_timeout,
         )
         status_line.close()
@@ -81,7 +82,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _status_printer(line: StatusLine, pre_roll: float) -> Any:
-    started = time.monotonic()
+    clock: dict[str, Any] = {"path": "", "recording": 0.0, "segment": 0.0}
 
     def show(status: RecorderStatus, path: str) -> None:
         if not line.enabled:
@@ -90,11 +91,14 @@ def _status_printer(line: StatusLine, pre_roll: float) -> Any:
         if not path:
             line.show(f"{state}, keeping the last {pre_roll:g} s: press Enter to start recording")
             return
-        elapsed = time.monotonic() - started
-        rate = status.segment_bytes / elapsed if elapsed else 0.0
+        now = time.monotonic()
+        if path != clock["path"]:  # a new file (the first, or after a split)
+            clock.update(path=path, segment=now, recording=clock["recording"] or now)
+        in_segment = now - clock["segment"]
+        rate = status.segment_bytes / in_segment if in_segment > 0.5 else 0.0
         line.show(
             f"{state} -> {path}  {status.segment_events} events  {fmt_bytes(status.segment_bytes)}  "
-            f"{fmt_bytes(rate)}/s  {fmt_duration(elapsed)}  reconnects {status.reconnects}"
+            f"{fmt_bytes(rate)}/s  {fmt_duration(now - clock['recording'])}  reconnects {status.reconnects}"
         )
 
     return show
@@ -150,10 +154,15 @@ def pdrecord_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def record(args: argparse.Namespace) -> int:
-        def print_kind(event: Event) -> None:
-            print(event.kind, flush=True)
-
         with _stop_signals() as stop:
+
+            def print_kind(event: Event) -> None:
+                try:
+                    print(event.kind, flush=True)
+                except BrokenPipeError:  # `pdrecord -v ... | head`: the reader is gone, so stop
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as the Python docs advise
+                    stop.set()
+
             summaries = record_session(
                 args.host, args.filename, stop=stop, on_event=print_kind if args.verbose else None
             )

@@ -19,8 +19,8 @@ class BackgroundWriter:
     """Wraps a `LogWriter`: `write()` only queues; a thread writes batches in order.
 
     The file system calls release the GIL, so receiving and writing overlap. An
-    error of the thread (disk full, ...) is raised by the next call, after
-    which the writer is closed; everything queued before the error was written.
+    error of the thread (disk full, ...) is raised by the next call; what reached
+    the file before it stays there, and what was still queued is dropped.
     """
 
     def __init__(self, writer: LogWriter, *, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
@@ -45,6 +45,8 @@ class BackgroundWriter:
         """Queue one event (waits only when `max_pending_bytes` are already queued)."""
         with self._lock:
             self._raise_error()
+            if self._closing:
+                raise ValueError(f"write to a closed log writer ({self.path})")
             pending = self._pending
             pending.append((payload, received_ns))
             self._pending_bytes += len(payload)
@@ -82,8 +84,8 @@ class BackgroundWriter:
                 raise error
 
     def _wait_drained(self) -> None:
-        with self._lock:
-            while self._pending and self._error is None:
+        with self._lock:  # _pending_bytes counts the batch being written too
+            while self._pending_bytes and self._error is None:
                 self._work.notify()
                 self._drained.wait()
             self._raise_error()

@@ -21,6 +21,7 @@ _BLOCK = 1 << 20
 # Pages already read are dropped from the process's resident set every so often,
 # so reading a log of any size keeps memory flat (the page cache keeps them).
 _RELEASE_EVERY = 32 << 20
+_CAN_RELEASE = hasattr(mmap, "MADV_DONTNEED")  # not on Windows
 
 
 class ClassicReader:
@@ -98,7 +99,7 @@ class ClassicReader:
                     yield Event(mm[pos + HEADER_SIZE : stop], pos, path=path)
                 pos = stop
                 self.end_offset = pos
-                if pos >= release_at:
+                if pos >= release_at and _CAN_RELEASE:
                     keep = pos - pos % mmap.PAGESIZE
                     mm.madvise(mmap.MADV_DONTNEED, released, keep - released)
                     released = keep

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import time
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ DEFAULT_URI = "ws://localhost:7001"
 #: Largest websocket message accepted: camera frames are a few MB at most. The
 #: websockets client's own default (1 MiB) would drop the connection on a large frame.
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
-FLUSH_EVERY = 0.5  # seconds: a killed recorder loses at most this much (plus the OS's own buffering)
+FLUSH_EVERY = 0.9  # seconds: "at least once a second"; also the indexed container's chunk age
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
 STOP_TIMEOUT = 30.0  # seconds a call may take at the very most (an fsync of a slow disk included)
 
@@ -52,6 +53,7 @@ class RecorderStatus:
     segment_events: int
     segment_bytes: int
     last_error: str | None
+    failed: bool  # a background error waits to be raised by the next call
 
 
 class SegmentHandle:
@@ -115,6 +117,7 @@ class AsyncEventRecorder:
         self._connected: asyncio.Event | None = None
         self._ever_connected = False
         self._closed = False
+        self._close_in_thread = True  # off at interpreter exit, when no new thread may start
         self.received = 0
         self.received_bytes = 0
         self.reconnects = 0
@@ -133,7 +136,7 @@ class AsyncEventRecorder:
 
     async def _receive_forever(self) -> None:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
         assert self._connected is not None
         backoff = BACKOFF_FIRST
@@ -146,7 +149,7 @@ class AsyncEventRecorder:
                     compression=None,
                     open_timeout=max(1.0, self.connect_timeout),
                 ) as ws:
-                    keeper.connected(first=not self._ever_connected)
+                    keeper.connected()
                     if self._ever_connected:
                         self.reconnects += 1
                     self._ever_connected = True
@@ -156,8 +159,6 @@ class AsyncEventRecorder:
                     self.last_error = "the gateway closed the connection"
             except asyncio.CancelledError:
                 raise
-            except InvalidURI as exc:
-                self.last_error = str(exc)
             except ConnectionClosed as exc:
                 self.last_error = f"connection lost ({exc})"
             except (OSError, TimeoutError, InvalidHandshake) as exc:
@@ -183,7 +184,12 @@ class AsyncEventRecorder:
             if on_event is not None and keeper.recording:  # pdrecord -v
                 event = Event(message, received_ns=received_ns)
                 if keeper.wanted(event.kind):
-                    on_event(event)
+                    try:
+                        on_event(event)
+                    except Exception as exc:  # the caller's bug must not cost the connection
+                        on_event = self._on_event = None
+                        self.last_error = f"on_event callback failed and was disabled: {exc!r}"
+                        warnings.warn(self.last_error, RuntimeWarning, stacklevel=1)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -212,6 +218,7 @@ class AsyncEventRecorder:
             segment_events=summary.events if summary else 0,
             segment_bytes=summary.bytes if summary else 0,
             last_error=self.last_error,
+            failed=self._keeper.failed,
         )
 
     # -- segments ---------------------------------------------------------------------
@@ -232,21 +239,34 @@ class AsyncEventRecorder:
     async def stop(self) -> SegmentSummary:
         """End the segment: sync it to disk and return its summary."""
         writer, summary = self._keeper.detach()
-        try:
-            await asyncio.to_thread(writer.close)
-        except OSError as exc:
-            raise RecordingFailed(f"closing {summary.path} failed: {exc.strerror}", summary) from exc
+        await self._close_writer(writer, summary)
         return summary
 
     async def rotate(self, path: PathLike, format: str | None = None) -> SegmentSummary:
-        """End the segment and start the next at `path` with no event in between; return the ended one's summary."""
+        """End the segment and start the next at `path` with no event in between; return the ended one's summary.
+
+        If `path` cannot be opened, the ended segment is still closed properly and
+        the error (`RecordingFailed`, with the ended segment's summary) is raised.
+        """
         writer, summary = self._keeper.detach()
-        self._keeper.start(path, format or self.format)
         try:
-            await asyncio.to_thread(writer.close)
+            self._keeper.start(path, format or self.format)
+        except RecordingFailed as exc:
+            exc.summary = summary
+            raise
+        finally:
+            await self._close_writer(writer, summary)
+        return summary
+
+    async def _close_writer(self, writer: Any, summary: SegmentSummary) -> None:
+        """Drain, sync and close a segment's writer, off the event loop unless at exit."""
+        try:
+            if self._close_in_thread:
+                await asyncio.to_thread(writer.close)
+            else:
+                writer.close()
         except OSError as exc:
             raise RecordingFailed(f"closing {summary.path} failed: {exc.strerror}", summary) from exc
-        return summary
 
     @contextlib.asynccontextmanager
     async def recording(self, path: PathLike, format: str | None = None) -> AsyncIterator[SegmentHandle]:
@@ -259,13 +279,22 @@ class AsyncEventRecorder:
             handle.summary = await self.stop()
 
     async def close(self) -> SegmentSummary | None:
-        """Stop any open segment (returning its summary) and close the connection."""
-        summary = await self.stop() if self.is_recording else None
-        self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        """Stop any open segment (returning its summary) and close the connection.
+
+        A background error not yet reported (`RecordingFailed`) is raised here, after
+        everything is closed.
+        """
+        try:
+            summary = await self.stop() if self.is_recording else None
+        finally:
+            self._closed = True
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
+            if self._connected is not None:
+                self._connected.clear()
+        self._keeper.raise_error()
         return summary
 
     async def __aenter__(self) -> AsyncEventRecorder:
@@ -278,6 +307,7 @@ class AsyncEventRecorder:
 
 def _shutdown(background: BackgroundLoop, recorder: AsyncEventRecorder) -> None:
     """At exit or when an EventRecorder is forgotten: close its segment properly."""
+    recorder._close_in_thread = False  # no new thread may start while the interpreter exits
     if background.alive:
         with contextlib.suppress(Exception):
             background.run(recorder.close(), timeout=STOP_TIMEOUT)

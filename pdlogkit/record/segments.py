@@ -92,9 +92,10 @@ class SegmentKeeper:
         self._summary: SegmentSummary | None = None
         self._error: RecordingFailed | None = None
         self._dirty = False
-        self._down_since: float | None = time.time()  # not connected until told otherwise
-        #: Events refused by include/exclude, over the recorder's life.
-        self.filtered = 0
+        self._down_since: float | None = self._now()  # not connected until told otherwise
+
+    def _now(self) -> float:
+        return self._clock() / 1e9
 
     @property
     def recording(self) -> bool:
@@ -114,7 +115,6 @@ class SegmentKeeper:
         """Take one event from the gateway."""
         kind = kind_of(payload)
         if not self.wanted(kind):
-            self.filtered += 1
             return
         if self._writer is not None:
             self._write(payload, received_ns, kind)
@@ -155,15 +155,19 @@ class SegmentKeeper:
             with contextlib.suppress(Exception):  # the first error is the one to report
                 writer.close()
         if summary is not None:
-            summary.stopped = time.time()
+            summary.stopped = self._now()
         path = summary.path if summary else "the log"
         reason = f"{exc.strerror} ({exc.__class__.__name__})" if isinstance(exc, OSError) else repr(exc)
         self._error = RecordingFailed(
-            f"recording to {path} stopped: {reason}; the {summary.events if summary else 0} events "
-            f"written before are intact",
+            f"recording to {path} stopped: {reason}; what reached the file before the error is intact",
             summary,
         )
         self._error.__cause__ = exc
+
+    @property
+    def failed(self) -> bool:
+        """Whether an error of the background recording waits to be raised."""
+        return self._error is not None
 
     def raise_error(self) -> None:
         """Raise (once) an error the background recording hit since the last call."""
@@ -177,7 +181,7 @@ class SegmentKeeper:
         if self._writer is not None:
             assert self._summary is not None
             raise RecorderStateError(f"already recording to {self._summary.path}; call stop() first")
-        now = time.time()
+        now = self._now()
         metadata = {**self._metadata, "start_time": now}
         try:
             writer = BackgroundWriter(open_writer(path, format, metadata=metadata))
@@ -187,6 +191,7 @@ class SegmentKeeper:
         self._summary = SegmentSummary(path=os.fspath(path), format=writer.format, started=now)
         if self._down_since is not None:
             self._summary.gaps.append((now, now))  # a gap open at the start; closed on reconnect
+        self._trim(self._clock())  # a quiet stretch may have left older events in the buffer
         buffered, self._buffer = self._buffer, deque()
         self._buffered_bytes = 0
         for received_ns, payload in buffered:
@@ -202,7 +207,7 @@ class SegmentKeeper:
             raise RecorderStateError("not recording; call start() first")
         writer, summary = self._writer, self._summary
         self._writer = self._summary = None
-        summary.stopped = time.time()
+        summary.stopped = self._now()
         if self._down_since is not None and summary.gaps:
             summary.gaps[-1] = (summary.gaps[-1][0], summary.stopped)
         return writer, summary
@@ -217,29 +222,18 @@ class SegmentKeeper:
             self._dirty = False
 
     def disconnected(self) -> None:
-        """The connection to the gateway dropped."""
+        """The connection to the gateway dropped (the pre-roll is kept: its time bound still holds)."""
         if self._down_since is None:
-            self._down_since = time.time()
+            self._down_since = self._now()
             if self._summary is not None:
                 self._summary.gaps.append((self._down_since, self._down_since))
-        self._buffer.clear()  # a pre-roll must not straddle a gap
-        self._buffered_bytes = 0
 
-    def connected(self, *, first: bool) -> None:
-        """The connection to the gateway is (re-)established."""
+    def connected(self) -> None:
+        """The connection to the gateway is (re-)established: a segment's open gap ends."""
         if self._down_since is None:
             return
         self._down_since = None
         if self._summary is not None and self._summary.gaps:
             start, _ = self._summary.gaps[-1]
-            self._summary.gaps[-1] = (start, time.time())
-            if not first:
-                self._summary.reconnects += 1
-
-    def close(self) -> SegmentSummary | None:
-        """Close the current segment if any (for shutdown); return its summary."""
-        if self._writer is None:
-            return None
-        writer, summary = self.detach()
-        writer.close()
-        return summary
+            self._summary.gaps[-1] = (start, self._now())
+            self._summary.reconnects += 1

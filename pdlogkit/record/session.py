@@ -36,7 +36,8 @@ def record_session(
     With `split_bytes` / `split_seconds` the recording is cut into run-0001.bin,
     run-0002.bin, ... with no event lost between files. With `begin`, the
     recorder connects (filling its pre-roll) and the first file opens only once
-    `begin` is set. `on_status` is called about ten times a second.
+    `begin` is set. `on_status` is called about ten times a second. A background
+    error (disk full, ...) ends the session with `RecordingFailed`.
     """
     stop = stop or threading.Event()
     splitting = bool(split_bytes or split_seconds)
@@ -58,6 +59,8 @@ def record_session(
                 if duration is not None and now - started >= duration:
                     break
                 status = rec.status()
+                if status.failed:
+                    rec.stop()  # raises the background error (RecordingFailed) with its summary
                 if on_status:
                     on_status(status, current)
                 if splitting and (
