@@ -424,14 +424,19 @@ def stream_events(f: BinaryIO, *, kinds: Iterable[str] | None = None, lenient: b
     wanted = check_kinds(kinds)
     peek = getattr(f, "peek", None)
     head = peek(len(MAGIC))[: len(MAGIC)] if peek is not None else b""
-    if peek is not None and is_container(head):
+    # A pipe may hand over fewer than 8 bytes at first: a prefix of the magic already tells a container.
+    if peek is not None and _starts_like_container(head):
         return read_indexed_stream(f, kinds=wanted, lenient=lenient, path=getattr(f, "name", None))
     if peek is None:  # no look-ahead: read the magic's worth and put it back in front
         head = f.read(len(MAGIC))
         f = io.BufferedReader(_Prefixed(head, f))  # type: ignore[arg-type]
-        if is_container(head):
+        if _starts_like_container(head):
             return read_indexed_stream(f, kinds=wanted, lenient=lenient)
     return iter(ClassicReader(f, kinds=wanted))
+
+
+def _starts_like_container(head: bytes) -> bool:
+    return is_container(head) or (bool(head) and MAGIC.startswith(head))
 
 
 class _Prefixed(io.RawIOBase):

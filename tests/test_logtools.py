@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from pdlogkit.logtools import (
     merge_logs,
     recover_log,
     slice_log,
+    stream_events,
     verify_log,
 )
 from pdlogkit.synth import SynthStream, write_log
@@ -244,6 +246,32 @@ def test_events_stream_from_a_reader_without_look_ahead_in_either_format(synth_l
     want = [e.payload for e in open_log(synth_log).events(kinds=["image"])]
     for path in (synth_log, container):
         assert [e.payload for e in stream_events(Raw(path.read_bytes()), kinds=["image"])] == want
+
+
+class Trickle(io.RawIOBase):
+    """A stream that hands over at most 3 bytes per read, like a slow pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(3, len(buffer), len(self.data) - self.pos)
+        buffer[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+def test_a_container_trickling_in_a_few_bytes_at_a_time_is_told_from_classic(tmp_path):
+    container = tmp_path / "c.pdlz"
+    write_log(container, 2.0, seed=1, camera=False)
+    with open_log(container) as log:
+        want = [e.payload for e in log.events(kinds=["device_info"])]
+    got = [e.payload for e in stream_events(io.BufferedReader(Trickle(container.read_bytes())), kinds=["device_info"])]
+    assert got == want and want
 
 
 def test_a_tool_refuses_to_overwrite_its_input(synth_log):
