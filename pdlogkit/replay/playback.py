@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import PdlogkitError
 from ..events import KINDS, Event, check_kinds
-from ..log import Log
+from ..log import Log, open_log
+from ..timeline import CLOCK_STEP_NS, event_time_ns
 from .schedule import Schedule, check_speed, positions
 from .state import STATE_KINDS, DeviceState, state_at
 
@@ -55,21 +56,22 @@ class Cursor:
     head: list[tuple[int, Event]]
     state: DeviceState
     position_ns: int
+    reader: Log
 
 
 class Source:
-    """What a playback reads: the log, its time origin, the window and the kinds to read and send."""
+    """What a playback reads: the log, its time origin, the window and the kinds to read and send.
+
+    Positions are on the playback timeline: ns from the first timed event in log order,
+    with steps back of the clock absorbed (`PlaybackClock`). The window, seeks and the
+    duration are measured in positions. Every cursor reads through its own handle on the
+    log, so reads never wait on a lock the event loop needs.
+    """
 
     def __init__(
         self, log: Log, start: float, end: float | None, kinds: Iterable[str] | None, exclude: Iterable[str] | None
     ) -> None:
         self.log = log
-        # Reads of the log come from the loop thread and from seeks in other threads: one at
-        # a time, as a log reader (and its decompressor) need not be thread-safe.
-        self.lock = threading.Lock()
-        summary = log.summary()
-        self.origin_ns = summary.start_ns or 0
-        self.duration = summary.duration
         chosen = check_kinds(kinds, "kinds")
         excluded = check_kinds(exclude, "exclude") or frozenset()
         if chosen is None and not excluded:
@@ -80,6 +82,26 @@ class Source:
             self.read_kinds = self.send_kinds | STATE_KINDS
         if start < 0 or (end is not None and end <= start):
             raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
+        summary = log.summary()
+        events = log.events()
+        try:
+            first = next((t for t in map(event_time_ns, events) if t is not None), None)
+        finally:
+            getattr(events, "close", lambda: None)()
+        self.origin_ns = first if first is not None else 0  # position 0: the first timed event in log order
+        # Seconds from the log's earliest time (what `Log.events` windows count from) to the origin.
+        earliest = summary.start_ns
+        self.offset = (first - earliest) / 1e9 if first is not None and earliest is not None else 0.0
+        # A time earlier than the origin by more than a clock step: positions are no longer log
+        # time minus origin, so seeks and the duration come from a forward pass instead of windows.
+        self.stepped = first is not None and summary.start_ns is not None and summary.start_ns < first - CLOCK_STEP_NS
+        if self.stepped:
+            last = max((pos for pos, _ in positions(log.events(), self.origin_ns)), default=0)
+            self.duration = last / 1e9
+        elif first is not None and summary.end_ns is not None:
+            self.duration = max(0.0, (summary.end_ns - first) / 1e9)
+        else:
+            self.duration = 0.0
         self.start = float(start)
         self.end = None if end is None else float(end)
         self.start_ns = round(self.start * 1e9)
@@ -89,25 +111,54 @@ class Source:
         """A seek target in seconds from the log start, clamped into the window."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != seconds:
             raise ValueError(f"seconds must be a number, not {seconds!r}")
-        return min(max(float(seconds), self.start), self.end_ns / 1e9)
+        try:
+            target = float(seconds)
+        except OverflowError:
+            raise ValueError(f"seconds out of range: {seconds!r}") from None
+        return min(max(target, self.start), self.end_ns / 1e9)
+
+    def _reader(self) -> Log:
+        """A log handle of the cursor's own (the log is opened again by path)."""
+        return open_log(self.log.path)
 
     def prepare(self, seconds: float) -> Cursor:
-        """Open the log at `seconds` (blocking I/O: an index lookup, or a scan without one)."""
-        with self.lock:
-            events = self.log.events(kinds=self.read_kinds, start=seconds, end=self.end)
-            items = positions(events, self.origin_ns, round(seconds * 1e9))
-            head = list(itertools.islice(items, 1))
-            return Cursor(items, head, state_at(self.log, seconds), round(seconds * 1e9))
+        """Open the log at position `seconds` (blocking I/O: call it off the event loop)."""
+        reader = self._reader()
+        try:
+            return self._prepare(reader, seconds)
+        except BaseException:
+            reader.close()
+            raise
+
+    def _prepare(self, reader: Log, seconds: float) -> Cursor:
+        at_ns = round(seconds * 1e9)
+        if self.stepped:  # one forward pass from the start, keeping the state, up to the position
+            items = positions(reader.events(kinds=self.read_kinds), self.origin_ns)
+            state = DeviceState()
+            head: list[tuple[int, Event]] = []
+            for pos, event in items:
+                if pos >= at_ns:
+                    head.append((pos, event))
+                    break
+                state.update(event)
+            return Cursor(items, head, state, at_ns, reader)
+        if seconds <= 0:  # from the very start: untimed events before the first time are kept
+            events = reader.events(kinds=self.read_kinds)
+            state = DeviceState()
+        else:
+            events = reader.events(kinds=self.read_kinds, start=self.offset + seconds)
+            state = state_at(reader, self.offset + seconds)
+        items = positions(events, self.origin_ns, at_ns)
+        return Cursor(items, list(itertools.islice(items, 1)), state, at_ns, reader)
 
     def next(self, cursor: Cursor) -> tuple[int, Event] | None:
         """The cursor's next event and its position, or None at the end."""
-        with self.lock:
-            return next(cursor.items, None)
+        return next(cursor.items, None)
 
     def close(self, cursor: Cursor) -> None:
         """Let go of what a cursor holds open."""
-        with self.lock:
-            cursor.items.close()
+        cursor.items.close()
+        cursor.reader.close()
 
 
 class Sink:
@@ -169,8 +220,11 @@ class Playback:
         playing: bool,
         waiting: bool,
         loop: bool,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.source = source
+        self.on_error = on_error
+        self.error: str | None = None  # why the playback ended early (a log that cannot be read)
         self.sink = sink
         self.stats = stats
         self.schedule = Schedule(speed)
@@ -231,9 +285,13 @@ class Playback:
         """End the wait for the first client."""
         self._change(lambda: setattr(self, "waiting", False))
 
-    def set_playing(self, playing: bool) -> None:
-        if playing and self.finished:
-            self.install(self.source.prepare(self.source.start))
+    def set_playing(self, playing: bool, cursor: Cursor | None = None) -> None:
+        """Pause or resume; resuming a finished playback starts over from `cursor` (prepared off the loop)."""
+        if playing and self.finished and cursor is not None:
+            self.install(cursor)
+            self.error = None
+        elif cursor is not None:
+            self.source.close(cursor)
         self._change(lambda: setattr(self, "playing", playing))
 
     def set_speed(self, speed: float) -> None:
@@ -247,6 +305,7 @@ class Playback:
     def stop(self) -> None:
         if self._cursor is not None:
             self.source.close(self._cursor)
+            self._cursor = None
 
     def _poke(self) -> None:
         if self._wake is not None and not self._wake.done():
@@ -283,7 +342,17 @@ class Playback:
             pass
 
     async def run(self) -> None:
-        """Play until cancelled."""
+        """Play until cancelled. A log that cannot be read finishes the playback with `error` set."""
+        while True:
+            try:
+                await self._run()
+            except PdlogkitError as exc:
+                self.error = str(exc)
+                self._change(lambda: setattr(self, "finished", True))
+                if self.on_error is not None:
+                    self.on_error(self.error)
+
+    async def _run(self) -> None:
         while True:
             if not self.running:
                 await self._sleep(None)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import html
 import json
 import os
+import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +34,10 @@ from .state import DeviceState
 DEFAULT_CLIENT_BUFFER = 8 * 1024 * 1024
 #: Close code and reason sent to a client that overflows its buffer.
 SLOW_CLIENT_CODE = 1008
+#: Close code sent to clients when the log cannot be read further (corrupt, vanished).
+LOG_ERROR_CODE = 1011
+#: Seconds the control API waits on a client's socket before giving up on a request.
+REQUEST_TIMEOUT = 10.0
 #: Largest request body the control API accepts.
 MAX_REQUEST = 1 << 20
 
@@ -117,6 +124,7 @@ class ReplayServer:
         self._ws_server: Any = None
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
+        self._requests: set[socket.socket] = set()  # sockets of the control API's open requests
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._background: BackgroundLoop | None = None
         self.dispatcher = Dispatcher(self._rpc_methods())
@@ -152,6 +160,13 @@ class ReplayServer:
 
     async def start(self) -> None:
         """Open the log, start listening on both ports and get the playback ready."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         from websockets.asyncio.server import serve
 
         self._aloop = asyncio.get_running_loop()
@@ -166,6 +181,7 @@ class ReplayServer:
             playing=self._playing,
             waiting=self._wait,
             loop=self.loop,
+            on_error=lambda reason: self._close_all(list(self._clients), reason),
         )
         self._main.install(cursor)
         try:
@@ -183,7 +199,6 @@ class ReplayServer:
         try:
             self._start_http()
         except OSError as exc:
-            await self.stop()
             raise ReplayError(
                 f"cannot serve the control API on {self.host}:{self.http_port}: {exc.strerror or exc}"
             ) from None
@@ -205,6 +220,9 @@ class ReplayServer:
             http, self._http = self._http, None
             await asyncio.get_running_loop().run_in_executor(None, http.shutdown)
             http.server_close()
+            for sock in list(self._requests):  # requests still being read or answered
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
         if self._ws_server is not None:
             self._ws_server.close()
             await self._ws_server.wait_closed()
@@ -217,6 +235,7 @@ class ReplayServer:
                 playback.stop()
         if self._own_log and self._log is not None:
             self._log.close()
+            self._own_log = False
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -266,6 +285,7 @@ class ReplayServer:
                 playing=self._main.playing,
                 waiting=False,
                 loop=self.loop,
+                on_error=lambda reason: self._close_all([conn], reason),
             )
             playback.install(cursor)
             self._playbacks.append(playback)
@@ -286,6 +306,16 @@ class ReplayServer:
                 playback.stop()
             if task is not None:
                 task.cancel()
+
+    def _close_all(self, conns: list[Any], reason: str) -> None:
+        """Close connections because the log cannot be played further (1011, with the reason)."""
+        text = f"cannot replay the log: {reason}"
+        data = text.encode()
+        if len(data) > 123:  # a close reason must fit in a control frame
+            text = data[:120].decode(errors="ignore") + "..."
+        for conn in conns:
+            self._clients.discard(conn)
+            self._spawn(conn.close(LOG_ERROR_CODE, text))
 
     def _drop_slow(self, conn: Any, buffered: int) -> None:
         """Disconnect a client that overflowed its buffer, with a reason it can read."""
@@ -342,6 +372,7 @@ class ReplayServer:
             "paused": not playback.playing,
             "waiting": playback.waiting,
             "finished": playback.finished,
+            "error": playback.error,
             "speed": playback.schedule.speed,
             "clients": len(self._clients),
             "per_client": self.per_client,
@@ -358,13 +389,18 @@ class ReplayServer:
         """Continue every timeline from `seconds` after the log start (clamped to the window)."""
         if self._source is None:
             raise ReplayError("the replay server is not started")
-        target = self._source.clamp(seconds)
+        source = self._source
+        target = source.clamp(seconds)
         count = self._on_loop(lambda: len(self._timelines()))
-        cursors = [self._source.prepare(target) for _ in range(count)]  # blocking I/O, off the loop
+        cursors = [source.prepare(target) for _ in range(count)]  # blocking I/O, off the loop
 
         def install() -> dict[str, Any]:
             for playback in self._timelines():
-                playback.install(cursors.pop() if cursors else self._source.prepare(target))  # type: ignore[union-attr]
+                if not cursors:  # a client joined meanwhile: it keeps its own start
+                    break
+                playback.install(cursors.pop())
+            for cursor in cursors:
+                source.close(cursor)
             return self._status()
 
         return self._on_loop(install)
@@ -374,10 +410,19 @@ class ReplayServer:
         if not isinstance(playing, bool):
             raise ValueError(f"expected true or false, not {playing!r}")
 
+        source = self._source
+        if source is None:
+            raise ReplayError("the replay server is not started")
+        # Finished timelines start over: their cursors are prepared here, off the loop.
+        count = self._on_loop(lambda: sum(p.finished for p in self._timelines())) if playing else 0
+        cursors = [source.prepare(source.start) for _ in range(count)]
+
         def apply() -> dict[str, Any]:
             self._playing = playing
             for playback in self._timelines():
-                playback.set_playing(playing)
+                playback.set_playing(playing, cursors.pop() if playback.finished and cursors else None)
+            for cursor in cursors:
+                source.close(cursor)
             return self._status()
 
         return self._on_loop(apply)
@@ -488,6 +533,16 @@ class ReplayServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "pdlogkit-replay"
+            timeout = REQUEST_TIMEOUT  # a client that stops sending mid-request is let go
+
+            def setup(self) -> None:
+                super().setup()
+                server._requests.add(self.request)
+
+            def finish(self) -> None:
+                server._requests.discard(self.request)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:  # the replay is quiet
                 pass
@@ -542,7 +597,7 @@ class ReplayServer:
                 else:
                     self._reply(200, response)
 
-        self._http = ThreadingHTTPServer((self.host, self.http_port), Handler)
+        self._http = _HttpServer((self.host, self.http_port), Handler)
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
         self._http_thread = threading.Thread(
@@ -561,3 +616,14 @@ class ReplayServer:
             "methods at <a href=/rpc/map>/rpc/map</a>.</p>"
         )
         return page.encode()
+
+
+class _HttpServer(ThreadingHTTPServer):
+    """The control API's server: a client that resets its connection is no error to report."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)

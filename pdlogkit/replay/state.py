@@ -99,13 +99,25 @@ class DeviceState:
         return None if msg is None else float(msg.voltage)
 
 
+def has_index(log: Log) -> bool:
+    """Whether `log` finds a time window through an index (a container's, or a classic log's sidecar)."""
+    indexed = getattr(log, "indexed", None)
+    if indexed is not None:
+        return bool(indexed)
+    return getattr(log, "sidecar", None) is not None
+
+
 def state_at(log: Log, seconds: float, kinds: frozenset[str] = STATE_KINDS) -> DeviceState:
     """The state at `seconds` from the log start: the latest event of each kind before it.
 
-    Looks back in growing windows `[t - w, t)` (an index lookup on an indexed log)
-    rather than scanning from the start; the last state may be minutes old.
+    With an index, looks back in growing windows `[t - w, t)` (index lookups; the last
+    state may be minutes old); without one, a single forward pass up to `t`.
     """
     state = DeviceState()
+    if not has_index(log):
+        for event in log.events(kinds=kinds, end=seconds):
+            state.latest[event.kind] = event
+        return state
     missing = set(kinds)
     end = seconds
     width = FIRST_LOOKBACK
