@@ -78,6 +78,14 @@ def test_a_speed_change_reanchors_where_the_playback_is():
     assert schedule.due(15 * S) == pytest.approx(6.0)
 
 
+def test_speeds_beyond_a_million_are_refused_rather_than_overflowing():
+    with pytest.raises(ValueError, match="speed"):
+        Schedule(10**400)
+    with pytest.raises(ValueError, match="speed"):
+        Schedule(1e300)
+    assert Schedule(1e6).position(1e9) > 0
+
+
 def test_speed_zero_makes_everything_due_now_and_bad_speeds_are_refused():
     schedule = Schedule(speed=0)
     assert schedule.due(10**15) == float("-inf")
@@ -129,6 +137,29 @@ def test_state_after_a_seek_is_the_log_at_that_moment_even_minutes_old(long_log)
     assert state.hv_supply_voltage() == 200.0
     with open_log(long_log) as log:
         assert state_at(log, 5.0).electrode_pins().index(True) == 1  # type: ignore[union-attr]
+
+
+class CountingLog:
+    """A real log that counts the reads it is asked for."""
+
+    def __init__(self, log) -> None:
+        self.log = log
+        self.reads = 0
+        self.sidecar = getattr(log, "sidecar", None)
+
+    def events(self, *args, **kwargs):
+        self.reads += 1
+        return self.log.events(*args, **kwargs)
+
+
+def test_without_an_index_the_state_comes_from_a_single_forward_pass(long_log):
+    """No temperatures in this log: growing look-back windows would re-scan the file again and again."""
+    with open_log(long_log) as log:
+        assert log.sidecar is None
+        counting = CountingLog(log)
+        state = state_at(counting, 250.5)  # type: ignore[arg-type]
+    assert counting.reads == 1
+    assert state.electrode_pins().index(True) == 42 and state.temperatures() is None  # type: ignore[union-attr]
 
 
 # --- JSON-RPC ------------------------------------------------------------------
@@ -209,3 +240,35 @@ def test_a_method_that_crashes_answers_an_internal_error():
 
     answer = call(Dispatcher({"broken": broken}), {"jsonrpc": "2.0", "method": "broken", "id": 1})
     assert error_code(answer) == -32603 and "boom" in answer["error"]["message"]
+
+
+def test_deeply_nested_json_is_a_parse_error_not_a_crash():
+    rpc = Dispatcher({"add": add})
+    assert error_code(call(rpc, b"[" * 100_000)) == PARSE_ERROR
+    assert error_code(call(rpc, b'{"a":' * 100_000)) == PARSE_ERROR
+
+
+def test_results_are_strict_json_with_nan_and_infinities_as_null():
+    def odd() -> list[float]:
+        """Numbers JSON cannot hold."""
+        return [float("nan"), float("inf"), -float("inf"), 1.5]
+
+    answer = Dispatcher({"odd": odd}).handle(b'{"jsonrpc":"2.0","method":"odd","id":1}')
+    assert answer is not None
+    assert json.loads(answer, parse_constant=lambda c: pytest.fail(f"{c} in {answer!r}"))["result"] == [
+        None,
+        None,
+        None,
+        1.5,
+    ]
+
+
+def test_numbers_too_large_for_a_float_are_invalid_params():
+    def seek(seconds: float) -> float:
+        """Like playback_seek: the number becomes a float."""
+        return float(seconds)
+
+    rpc = Dispatcher({"seek": seek})
+    assert error_code(call(rpc, b'{"jsonrpc":"2.0","method":"seek","params":[1' + b"0" * 400 + b'],"id":1}')) == (
+        INVALID_PARAMS
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pty
@@ -10,6 +11,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +23,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from pdlogkit import open_log
+from pdlogkit import schema as pb
+from pdlogkit.errors import ReplayError
 from pdlogkit.events import Event
+from pdlogkit.log import open_writer
 from pdlogkit.replay import DeviceState, ReplayServer
 from pdlogkit.synth import DEFAULT_START_NS, write_log
 from pdlogkit.timeline import log_clock
@@ -263,7 +268,10 @@ def test_a_stalled_client_is_disconnected_while_the_others_keep_their_timing(syn
 
         got = asyncio.run(scenario())
         assert server.stats.slow_clients_dropped == 1
-        assert server.clients == 1 or server.clients == 0
+        deadline = time.monotonic() + 10
+        while server.clients and time.monotonic() < deadline:  # the normal client has left too
+            time.sleep(0.01)
+        assert server.clients == 0  # the stalled one, still connected at the TCP level, is no client
         stalled.close()
     assert [p for _, p in got] == [e.payload for _, e in expected]
     # Arrival times follow the log's timing: generous bounds for a loaded CI machine.
@@ -299,7 +307,7 @@ def test_an_overflowing_client_reads_a_clear_close_reason(synth_log):
 
 
 def test_a_hundred_clients_some_vanishing_abruptly_do_not_disturb_the_rest(sensor_log):
-    expected = payloads(sensor_log, end=10.0)
+    expected = payloads(sensor_log, end=3.0)  # 218 events
 
     async def client(url: str, abort_after: int | None) -> list[bytes]:
         got = []
@@ -318,9 +326,14 @@ def test_a_hundred_clients_some_vanishing_abruptly_do_not_disturb_the_rest(senso
         await asyncio.to_thread(server.set_playing, True)
         return await asyncio.gather(*tasks)
 
-    with ReplayServer(sensor_log, speed=10, end=10.0, paused=True) as server:
+    with ReplayServer(sensor_log, speed=1, end=3.0, paused=True) as server:
         results = asyncio.run(scenario(server))
         assert result(server, "playback_status")["finished"] is True
+        lateness = sorted(server.stats.lateness)
+    # Robustness bound for a loaded CI machine, far above the benchmark's targets (p99 <= 2 ms): the
+    # 100 clients share this process (and its GIL) with the server; about 30-55 ms measured on 2 cores.
+    # Sends to the remaining clients keep to their schedule while others vanish.
+    assert lateness[int(len(lateness) * 0.99)] < 0.2
     for i, got in enumerate(results):
         assert got == (expected[: 50 + i] if i % 5 == 0 else expected)
 
@@ -413,3 +426,164 @@ def test_an_indexed_log_replays_byte_for_byte_and_seeks_with_its_index(tmp_path)
             state = expected_state(path, seconds)
             assert result(server, "get_electrode_pins") == state.electrode_pins()
             assert result(server, "get_scan_capacitance") == state.scan_capacitance()
+
+
+# --- hard logs and hostile clients ------------------------------------------------
+
+S = 1_000_000_000
+
+
+def hv_at(t_ns: int) -> bytes:
+    stamp = pb.Timestamp(seconds=t_ns // S, nanos=t_ns % S)
+    return pb.PurpleDropEvent(hv_regulator=pb.HvRegulator(voltage=t_ns % 1000, timestamp=stamp)).SerializeToString()
+
+
+def test_a_clock_stepping_back_an_hour_neither_stalls_nor_jumps_the_replay(tmp_path):
+    """Times 10 s, 11 s, then the host clock steps back an hour: 3590 s, 3591 s."""
+    path = tmp_path / "step.bin"
+    times = [DEFAULT_START_NS + 3600 * S + t * S for t in (10, 11)] + [DEFAULT_START_NS + t * S for t in (0, 1)]
+    with open_writer(path) as writer:
+        for t in times:
+            writer.write(hv_at(t))
+    expected = payloads(path)
+    with ReplayServer(path, speed=4) as server:
+        assert result(server, "playback_status")["duration"] == 2.0  # 0, 1, 1 (the step), 2
+        with client(server.ws_url) as ws:
+            assert [ws.recv(timeout=5) for _ in expected] == expected  # an hour stall would time out
+        result(server, "playback_enable", False)
+        assert result(server, "playback_seek", 1.5)["time"] == 1.5
+        with client(server.ws_url) as ws:
+            result(server, "playback_enable", True)
+            assert ws.recv(timeout=5) == expected[3]  # position 2 s: after the step
+
+
+def test_a_classic_log_without_any_timestamp_replays_every_event(tmp_path):
+    """device_info and electrode_state carry no timestamp; a log of only those still plays."""
+    path = tmp_path / "untimed.bin"
+    with open_writer(path) as writer:
+        writer.write(pb.PurpleDropEvent(device_info=pb.DeviceInfo(connected=True)).SerializeToString())
+        for on in range(5):
+            group = pb.ElectrodeGroup(electrodes=[i == on for i in range(128)], setting=200)
+            writer.write(
+                pb.PurpleDropEvent(electrode_state=pb.ElectrodeState(drive_groups=[group])).SerializeToString()
+            )
+    expected = payloads(path)
+    assert len(expected) == 6
+    for per_client in (False, True):
+        with ReplayServer(path, speed=1, per_client=per_client) as server:
+            assert receive(server.ws_url, 6, timeout=5) == expected
+            if not per_client:
+                assert result(server, "get_electrode_pins").index(True) == 4
+
+
+@pytest.fixture(scope="module")
+def corrupt_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A container with 64 bytes flipped in its middle."""
+    folder = tmp_path_factory.mktemp("replay")
+    write_log(folder / "good.pdlz", 20.0, seed=4, camera=False)
+    data = bytearray((folder / "good.pdlz").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    (folder / "bad.pdlz").write_bytes(data)
+    return folder / "bad.pdlz"
+
+
+def read_until_closed(ws) -> tuple[int, ConnectionClosed]:
+    count = 0
+    try:
+        while True:
+            ws.recv(timeout=10)
+            count += 1
+    except ConnectionClosed as closed:
+        return count, closed
+
+
+def test_a_corrupt_log_ends_the_replay_with_a_reason_clients_and_status_can_read(corrupt_log):
+    with ReplayServer(corrupt_log, speed=0) as server:
+        with client(server.ws_url) as ws:
+            count, closed = read_until_closed(ws)
+        status = result(server, "playback_status")
+    assert count > 0 and closed.rcvd is not None and closed.rcvd.code == 1011
+    assert "bad.pdlz" in closed.rcvd.reason and "corrupt" in closed.rcvd.reason
+    assert status["finished"] is True and status["playing"] is False and "corrupt" in status["error"]
+
+
+def test_the_replay_command_exits_non_zero_on_a_corrupt_log(corrupt_log):
+    command = ["pdlogkit", "replay", str(corrupt_log), "--ws-port", "0", "--http-port", "0", "--speed", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        match = re.match(r"events: (ws://\S+)", process.stdout.readline())  # type: ignore[union-attr]
+        assert match
+        with client(match.group(1)) as ws:
+            assert read_until_closed(ws)[1].rcvd.code == 1011  # type: ignore[union-attr]
+        _, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 3, err
+    assert "Traceback" not in err and "cannot replay the log: " in err and "corrupt" in err.splitlines()[-1]
+
+
+def test_a_failed_start_leaves_nothing_open(sensor_log):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+
+    def open_files() -> list[str]:
+        names = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
+                names.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return names
+
+    try:
+        for taken in ({"ws_port": port}, {"http_port": port}):
+            before = open_files()
+            with pytest.raises(ReplayError, match="cannot serve"), ReplayServer(sensor_log, **taken):
+                pass
+            assert str(sensor_log) not in open_files()
+            assert len(open_files()) <= len(before)
+    finally:
+        busy.close()
+
+
+def test_the_control_api_survives_hostile_requests(sensor_log, capfd):
+    """Deep JSON, a body over 1 MB, clients resetting mid-answer, numbers too large for a float."""
+    with ReplayServer(sensor_log, paused=True) as server:
+        status, answer = post(server.rpc_url, b"[" * 200_000)
+        assert status == 200 and answer["error"]["code"] == -32700
+        with socket.create_connection(("127.0.0.1", server.http_port)) as sock:
+            sock.sendall(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n")
+            reply = sock.makefile("rb").read()
+        assert b"200 OK" in reply and b"-32600" in reply and b"1 MB" in reply
+        batch = json.dumps([{"jsonrpc": "2.0", "method": "get_scan_capacitance", "id": k} for k in range(300)])
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", server.http_port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.sendall(
+                b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(batch), batch.encode())
+            )
+            sock.close()  # a reset before reading the answer
+        huge = b"1" + b"0" * 400
+        for method in (b"playback_seek", b"playback_speed"):
+            body = b'{"jsonrpc":"2.0","method":"%s","params":[%s],"id":1}' % (method, huge)
+            assert post(server.rpc_url, body)[1]["error"]["code"] == -32602
+        assert result(server, "playback_status")["paused"] is True  # still serving
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_stop_lets_go_of_a_request_whose_body_never_comes(sensor_log):
+    server = ReplayServer(sensor_log)
+    server.__enter__()
+    sock = socket.create_connection(("127.0.0.1", server.http_port))
+    sock.sendall(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    time.sleep(0.2)  # the handler is now waiting for the other 99 bytes
+    server.__exit__(None, None, None)
+    sock.settimeout(5)  # robustness bound: the request timeout is 10 s, stop() must not wait for it
+    try:
+        assert sock.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+    assert not [t for t in threading.enumerate() if "process_request" in t.name]

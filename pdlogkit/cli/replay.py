@@ -14,7 +14,7 @@ from typing import Any
 
 from ..events import KINDS
 from ..replay import DEFAULT_CLIENT_BUFFER, ReplayServer
-from .common import StatusLine, fmt_duration, run
+from .common import BAD_INPUT, StatusLine, fmt_duration, run
 
 WS_PORT = 7001
 HTTP_PORT = 7000
@@ -80,6 +80,7 @@ def _replay(args: argparse.Namespace) -> int:
 def serve(server: ReplayServer) -> int:
     """Run `server` until Ctrl-C or SIGTERM, with a status line on a terminal."""
     stop = threading.Event()
+    error = None
     with _terminate_on(signal.SIGTERM, stop), server:
         print(f"replaying {server.log.path if server.log else ''}", file=sys.stderr)
         print(f"events: {server.ws_url}  control: {server.rpc_url}", flush=True)
@@ -87,10 +88,17 @@ def serve(server: ReplayServer) -> int:
         with line, _space_toggles(server, line.enabled):
             try:
                 while not stop.wait(0.125):
-                    line.show(_status_text(server.status()))
+                    status = server.status()
+                    error = status["error"]
+                    if error:  # the log cannot be played further: clients were told (1011)
+                        break
+                    line.show(_status_text(status))
             except KeyboardInterrupt:
                 pass
         status = server.status()
+    if error:
+        print(f"pdlogkit replay: cannot replay the log: {error}", file=sys.stderr)
+        return BAD_INPUT
     print(
         f"sent {status['events_sent']} events to {server.stats.clients_served} client(s); "
         f"{status['slow_clients_dropped']} too slow and disconnected",

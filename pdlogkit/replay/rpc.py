@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -91,6 +92,8 @@ class Dispatcher:
             request = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             return _dump(_error(None, RpcError(PARSE_ERROR, f"parse error: request is not valid JSON ({exc})")))
+        except RecursionError:
+            return _dump(_error(None, RpcError(PARSE_ERROR, "parse error: request nested too deeply")))
         if isinstance(request, list):
             if not request:
                 return _dump(_error(None, RpcError(INVALID_REQUEST, "invalid request: empty batch")))
@@ -109,6 +112,9 @@ class Dispatcher:
         notification = "id" not in request
         try:
             result = self._call(request)
+        except RecursionError:
+            result, exc = None, RpcError(INVALID_REQUEST, "invalid request: nested too deeply")
+            return _error(rid if not notification else None, exc)
         except RpcError as exc:
             if exc.code == INVALID_REQUEST:  # not a valid notification either: always answered
                 return _error(rid if not notification else None, exc)
@@ -138,13 +144,14 @@ class Dispatcher:
             result = fn(*args, **kwargs)
         except RpcError:
             raise
-        except (ValueError, TypeError) as exc:
+        except (ValueError, OverflowError) as exc:
             raise RpcError(INVALID_PARAMS, f"invalid params for {name}: {exc}") from None
         except Exception as exc:
             raise RpcError(INTERNAL_ERROR, f"internal error in {name}: {type(exc).__name__}: {exc}") from None
+        result = _finite(result)  # JSON has no NaN or infinities: they answer null
         try:
-            json.dumps(result)
-        except (TypeError, ValueError) as exc:
+            json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise RpcError(INTERNAL_ERROR, f"internal error in {name}: result is not JSON ({exc})") from None
         return result
 
@@ -153,5 +160,16 @@ def _error(rid: Any, exc: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "error": exc.to_json(), "id": rid}
 
 
+def _finite(value: Any) -> Any:
+    """`value` with NaN and infinities replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
 def _dump(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()

@@ -63,8 +63,14 @@ class Schedule:
         self.start(now, position_ns)
 
 
+#: The fastest speed factor accepted (faster than this is "as fast as possible": speed 0).
+MAX_SPEED = 1e6
+
+
 def check_speed(speed: object) -> float:
-    """A valid speed factor (a number >= 0) or ValueError."""
-    if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed >= 0 or speed == float("inf"):
-        raise ValueError(f"speed must be a finite number >= 0 (0: as fast as possible), not {speed!r}")
+    """A valid speed factor (a number 0 <= x <= MAX_SPEED) or ValueError."""
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0 <= speed <= MAX_SPEED:
+        raise ValueError(
+            f"speed must be a number from 0 to {MAX_SPEED:g} (0: as fast as possible), not {str(speed)[:40]}"
+        )
     return float(speed)

@@ -309,6 +309,8 @@ class ReplayServer:
 
     def _close_all(self, conns: list[Any], reason: str) -> None:
         """Close connections because the log cannot be played further (1011, with the reason)."""
+        if self._log is not None:  # the file's name is enough: a close reason holds 123 bytes
+            reason = reason.replace(self._log.path, os.path.basename(self._log.path))
         text = f"cannot replay the log: {reason}"
         data = text.encode()
         if len(data) > 123:  # a close reason must fit in a control frame
