@@ -152,6 +152,12 @@ class CountingLog:
         return self.log.events(*args, **kwargs)
 
 
+def test_an_electrode_state_driving_nothing_answers_128_false_pins():
+    state = DeviceState()
+    state.update(Event(pb.PurpleDropEvent(electrode_state=pb.ElectrodeState()).SerializeToString()))
+    assert state.electrode_pins() == [False] * 128
+
+
 def test_without_an_index_the_state_comes_from_a_single_forward_pass(long_log):
     """No temperatures in this log: growing look-back windows would re-scan the file again and again."""
     with open_log(long_log) as log:

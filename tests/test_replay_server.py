@@ -587,3 +587,25 @@ def test_stop_lets_go_of_a_request_whose_body_never_comes(sensor_log):
     finally:
         sock.close()
     assert not [t for t in threading.enumerate() if "process_request" in t.name]
+
+
+def test_at_speed_zero_a_stalled_client_holds_up_the_others_two_seconds_at_most(synth_log):
+    expected = payloads(synth_log, end=4.0)
+    with ReplayServer(synth_log, speed=0, end=4.0, paused=True, client_buffer=256 * 1024) as server:
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", server.ws_port))
+        stalled.sendall(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        with client(server.ws_url) as ws:
+            while server.clients < 2:
+                time.sleep(0.01)
+            began = time.monotonic()
+            result(server, "playback_enable", True)
+            assert [ws.recv(timeout=20) for _ in expected] == expected
+            took = time.monotonic() - began
+        stalled.close()
+        assert server.stats.slow_clients_dropped == 1
+    assert took < 8.0  # robustness bound: 2 s of waiting on the stalled client, not 10 s

@@ -15,6 +15,8 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from websockets.asyncio.server import broadcast
+
 from ..errors import PdlogkitError
 from ..events import KINDS, Event, check_kinds
 from ..log import Log, open_log
@@ -22,14 +24,16 @@ from ..timeline import CLOCK_STEP_NS, event_time_ns
 from .schedule import Schedule, check_speed, positions
 from .state import STATE_KINDS, DeviceState, state_at
 
-#: A client that takes nothing for this long while playing at speed 0 is disconnected.
+#: A client that takes nothing for this long while playing at speed 0 is disconnected...
 STALL_TIMEOUT = 10.0
+#: ...or for this long when it holds up other clients of the same timeline that do keep up.
+STALL_OTHERS_TIMEOUT = 2.0
 #: Waits end this long before an event is due; the rest is spent yielding to the loop,
 #: because the selector's timeout granularity (1 ms, rounded up) would make sends late.
 SPIN = 0.0015
 #: Read-ahead limits: events are read from the log while nothing is due.
 LOOKAHEAD_EVENTS = 256
-LOOKAHEAD_BYTES = 8 * 1024 * 1024
+LOOKAHEAD_BYTES = 1024 * 1024
 #: How often a playback at speed 0 looks for a client when it has none.
 IDLE_POLL = 0.05
 #: Lateness samples kept for `stats` (a bounded window: memory stays flat).
@@ -175,8 +179,6 @@ class Sink:
 
     def send(self, payload: bytes) -> int:
         """Send to every connection with room; return how many got it."""
-        from websockets.asyncio.server import broadcast
-
         ready = []
         for conn in self.connections():
             transport = conn.transport
@@ -193,10 +195,12 @@ class Sink:
         half = self.limit // 2
         since = time.monotonic()
         while True:
-            full = [c for c in self.connections() if c.transport and c.transport.get_write_buffer_size() > half]
+            connections = self.connections()
+            full = [c for c in connections if c.transport and c.transport.get_write_buffer_size() > half]
             if not full:
                 return
-            if time.monotonic() - since > STALL_TIMEOUT:
+            limit = STALL_OTHERS_TIMEOUT if len(full) < len(connections) else STALL_TIMEOUT
+            if time.monotonic() - since > limit:
                 for conn in full:
                     self._drop(conn, conn.transport.get_write_buffer_size())
                 return

@@ -21,6 +21,8 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 #: Server-defined code: the method would change the device, and a replay is read-only.
 READ_ONLY = -32000
+#: Server-defined code: the replay lacks what the method needs (no board definition was given).
+UNAVAILABLE = -32001
 
 #: Methods of the real gateway that change the device; a replay answers them `READ_ONLY`.
 DEVICE_METHODS: frozenset[str] = frozenset(

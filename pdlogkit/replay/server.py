@@ -26,7 +26,7 @@ from ..errors import ReplayError
 from ..events import check_kinds
 from ..log import Log, open_log
 from .playback import Playback, ReplayStats, Sink, Source
-from .rpc import Dispatcher, RpcError
+from .rpc import UNAVAILABLE, Dispatcher, RpcError
 from .schedule import check_speed
 from .state import DeviceState
 
@@ -461,7 +461,7 @@ class ReplayServer:
         def get_board_definition() -> Any:
             """The board definition given with --board."""
             if self.board is None:
-                raise RpcError(-32001, "no board definition: start the replay with a board (--board FILE.json)")
+                raise RpcError(UNAVAILABLE, "no board definition: start the replay with a board (--board FILE.json)")
             return self.board
 
         def get_parameter_definitions() -> Any:

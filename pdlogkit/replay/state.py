@@ -23,6 +23,8 @@ STATE_KINDS: frozenset[str] = frozenset(
     }
 )
 
+#: Electrodes on the board (the length of `get_electrode_pins`).
+ELECTRODES = 128
 #: How far back (s) the first look for the state before a seek point goes; it doubles until the log start.
 FIRST_LOOKBACK = 2.0
 
@@ -86,7 +88,7 @@ class DeviceState:
             return [bool(e) for e in msg.electrodes]
         if msg.drive_groups:
             return [bool(e) for e in msg.drive_groups[0].electrodes]
-        return []
+        return [False] * ELECTRODES  # nothing driven
 
     def temperatures(self) -> list[float] | None:
         """`get_temperatures`: the latest temperatures."""
