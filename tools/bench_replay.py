@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -25,11 +26,21 @@ from array import array
 from pathlib import Path
 
 from pdlogkit import open_log
+from pdlogkit.events import Event
 from pdlogkit.replay import ReplayServer
 from pdlogkit.replay.schedule import positions
 from pdlogkit.synth import write_log
+from pdlogkit.timeline import event_time_ns
 
 DATA = Path("/work/bench-data")
+
+
+def played(path: Path, seconds: float) -> list[tuple[int, Event]]:
+    """The events a replay with `end=seconds` sends, with their positions (ns from the first timed event)."""
+    with open_log(path) as log:
+        origin = next(t for t in map(event_time_ns, log.events()) if t is not None)
+        timeline = positions(log.events(), origin)
+        return list(itertools.takewhile(lambda item: item[0] <= seconds * 1e9, timeline))
 
 
 # --- the clients' process -------------------------------------------------------
@@ -143,9 +154,7 @@ async def _naive(path: Path, seconds: float, clients: int, expected_count: int, 
         finally:
             conns.discard(conn)
 
-    with open_log(path) as log:
-        origin = log.start_ns or 0
-        events = [(p / 1e9, e.payload) for p, e in positions(log.events(end=seconds), origin)]
+    events = [(p / 1e9, e.payload) for p, e in played(path, seconds)]
     async with serve(handler, "127.0.0.1", 0, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
         proc = await asyncio.to_thread(start_clients, f"ws://127.0.0.1:{port}", clients, expected_count, out)
@@ -250,12 +259,9 @@ def main() -> None:
     if not path.exists():
         print(f"writing {path} ...", file=sys.stderr)
         write_log(path, seconds + 1, seed=7, camera=not args.no_camera)
-    with open_log(path) as log:
-        origin = log.start_ns or 0
-        expected = [p / 1e9 for p, _ in positions(log.events(end=seconds), origin)]
+    expected = [p / 1e9 for p, _ in played(path, seconds)]
     ref_seconds = (args.reference_minutes or args.minutes) * 60
-    with open_log(path) as log:
-        ref_expected = [p / 1e9 for p, _ in positions(log.events(end=ref_seconds), origin)]
+    ref_expected = [p / 1e9 for p, _ in played(path, ref_seconds)]
     print(
         f"log: {path.name}, {len(expected)} events in {seconds:g} s, {os.path.getsize(path) / 1e6:.0f} MB file; "
         f"{args.clients} clients in another process; cores: {os.cpu_count()}",
