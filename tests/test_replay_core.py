@@ -244,8 +244,13 @@ def test_a_method_that_crashes_answers_an_internal_error():
     def broken() -> None:
         raise RuntimeError("boom")
 
-    answer = call(Dispatcher({"broken": broken}), {"jsonrpc": "2.0", "method": "broken", "id": 1})
+    def buggy() -> None:
+        return None + 1  # type: ignore[operator]  # a bug in the method, not in the caller's params
+
+    rpc = Dispatcher({"broken": broken, "buggy": buggy})
+    answer = call(rpc, {"jsonrpc": "2.0", "method": "broken", "id": 1})
     assert error_code(answer) == -32603 and "boom" in answer["error"]["message"]
+    assert error_code(call(rpc, {"jsonrpc": "2.0", "method": "buggy", "id": 2})) == -32603
 
 
 def test_deeply_nested_json_is_a_parse_error_not_a_crash():

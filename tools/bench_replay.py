@@ -130,7 +130,7 @@ def run_replay_server(path: Path, seconds: float, clients: int, expected: list[f
         server.set_playing(True)
         anchor, anchor_pos, speed = server.schedule()
         proc.communicate(timeout=seconds * 2 + 60)
-        send = list(server.stats.lateness)
+        send = server.lateness()
         dropped = server.stats.slow_clients_dropped
     due = [anchor + (p - anchor_pos) / speed for p in expected]
     arrivals = read_arrivals(out, clients - aborting, len(expected))

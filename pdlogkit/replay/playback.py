@@ -63,6 +63,12 @@ class Cursor:
     reader: Log
 
 
+def check_window(start: float, end: float | None) -> None:
+    """A valid playback window (s on the playback timeline) or ValueError."""
+    if start < 0 or (end is not None and end <= start):
+        raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
+
+
 class Source:
     """What a playback reads: the log, its time origin, the window and the kinds to read and send.
 
@@ -84,8 +90,7 @@ class Source:
         else:
             self.send_kinds = (chosen if chosen is not None else frozenset(KINDS)) - excluded
             self.read_kinds = self.send_kinds | STATE_KINDS
-        if start < 0 or (end is not None and end <= start):
-            raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
+        check_window(start, end)
         summary = log.summary()
         events = log.events()
         try:

@@ -24,24 +24,8 @@ READ_ONLY = -32000
 #: Server-defined code: the replay lacks what the method needs (no board definition was given).
 UNAVAILABLE = -32001
 
-#: Methods of the real gateway that change the device; a replay answers them `READ_ONLY`.
-DEVICE_METHODS: frozenset[str] = frozenset(
-    {
-        "set_electrode_pins",
-        "move_drop",
-        "move_drops",
-        "set_parameter",
-        "set_capacitance_group",
-        "set_electrode_calibration",
-        "calibrate_capacitance_offset",
-        "set_feedback_command",
-        "set_pwm_duty_cycle",
-        "set_gpio",
-        "write_gpio",
-        "set_scan_gains",
-    }
-)
-#: Name prefixes that say a method changes the device.
+#: Name prefixes that say a method changes the device (set_electrode_pins, move_drops,
+#: calibrate_capacitance_offset, write_gpio, ...): a replay answers them `READ_ONLY`.
 DEVICE_PREFIXES = ("set_", "move_", "calibrate_", "write_")
 
 
@@ -63,7 +47,7 @@ class RpcError(Exception):
 
 def is_device_method(name: str) -> bool:
     """Whether a method name is one that would change the device."""
-    return name in DEVICE_METHODS or name.startswith(DEVICE_PREFIXES)
+    return name.startswith(DEVICE_PREFIXES)
 
 
 class Dispatcher:

@@ -25,7 +25,7 @@ from .._loop import BackgroundLoop
 from ..errors import ReplayError
 from ..events import check_kinds
 from ..log import Log, open_log
-from .playback import Playback, ReplayStats, Sink, Source
+from .playback import Playback, ReplayStats, Sink, Source, check_window
 from .rpc import UNAVAILABLE, Dispatcher, RpcError
 from .schedule import check_speed
 from .state import DeviceState
@@ -97,10 +97,9 @@ class ReplayServer:
         self.speed = check_speed(speed)
         if client_buffer <= 0:
             raise ValueError(f"client_buffer must be > 0 bytes, not {client_buffer}")
-        check_kinds(kinds, "kinds")
+        check_kinds(kinds, "kinds")  # bad options fail here, before anything is opened
         check_kinds(exclude, "exclude")
-        if start < 0 or (end is not None and end <= start):
-            raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
+        check_window(start, end)
         self.host = host
         self.ws_port = ws_port
         self.http_port = http_port
@@ -450,6 +449,10 @@ class ReplayServer:
             return schedule.anchor, schedule.anchor_pos / 1e9, schedule.speed
 
         return self._on_loop(read)
+
+    def lateness(self) -> list[float]:
+        """A snapshot of the send lateness samples (s), taken on the event loop that adds to them."""
+        return self._on_loop(lambda: list(self.stats.lateness))
 
     def state(self) -> DeviceState:
         """The replayed device state at the current playback time."""
