@@ -609,3 +609,11 @@ def test_at_speed_zero_a_stalled_client_holds_up_the_others_two_seconds_at_most(
         stalled.close()
         assert server.stats.slow_clients_dropped == 1
     assert took < 8.0  # robustness bound: 2 s of waiting on the stalled client, not 10 s
+
+
+def test_a_log_opened_leniently_replays_past_its_corrupt_chunk(corrupt_log):
+    with open_log(corrupt_log, lenient=True) as log:
+        expected = [e.payload for e in log.events()]
+        with ReplayServer(log, speed=0, per_client=True) as server:
+            assert receive(server.ws_url, len(expected), timeout=10) == expected
+            assert result(server, "playback_status")["error"] is None

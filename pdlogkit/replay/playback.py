@@ -127,8 +127,9 @@ class Source:
         return min(max(target, self.start), self.end_ns / 1e9)
 
     def _reader(self) -> Log:
-        """A log handle of the cursor's own (the log is opened again by path)."""
-        return open_log(self.log.path)
+        """A log handle of the cursor's own (the log is opened again by path, as leniently as it was)."""
+        lenient = bool(getattr(getattr(self.log, "reader", None), "lenient", False))
+        return open_log(self.log.path, lenient=lenient)
 
     def prepare(self, seconds: float) -> Cursor:
         """Open the log at position `seconds` (blocking I/O: call it off the event loop)."""
