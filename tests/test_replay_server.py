@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -32,6 +33,9 @@ from pdlogkit.synth import DEFAULT_START_NS, write_log
 from pdlogkit.timeline import log_clock
 
 BOARD = "boards/misl_v6.json"
+
+# The command as the installed package runs it, whether or not its venv is on PATH.
+PDLOGKIT = [sys.executable, "-m", "pdlogkit"]
 
 
 @pytest.fixture(scope="module")
@@ -354,7 +358,7 @@ def test_the_async_context_manager_serves_in_the_callers_loop(camera_log):
 
 def test_the_replay_command_serves_until_interrupted(camera_log):
     expected = payloads(camera_log)
-    command = ["pdlogkit", "replay", str(camera_log), "--ws-port", "0", "--http-port", "0", "--speed", "0"]
+    command = [*PDLOGKIT, "replay", str(camera_log), "--ws-port", "0", "--http-port", "0", "--speed", "0"]
     process = subprocess.Popen([*command, "--per-client"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()  # type: ignore[union-attr]
@@ -369,19 +373,19 @@ def test_the_replay_command_serves_until_interrupted(camera_log):
 
 
 def test_the_replay_command_reports_bad_input_clearly(tmp_path, camera_log):
-    missing = subprocess.run(["pdlogkit", "replay", str(tmp_path / "nope.bin")], capture_output=True, text=True)
+    missing = subprocess.run([*PDLOGKIT, "replay", str(tmp_path / "nope.bin")], capture_output=True, text=True)
     assert missing.returncode == 3 and "nope.bin" in missing.stderr and "Traceback" not in missing.stderr
     board = tmp_path / "board.json"
     board.write_text("{not json")
     bad_board = subprocess.run(
-        ["pdlogkit", "replay", str(camera_log), "--board", str(board)], capture_output=True, text=True
+        [*PDLOGKIT, "replay", str(camera_log), "--board", str(board)], capture_output=True, text=True
     )
     assert bad_board.returncode == 1 and "board.json is not valid JSON" in bad_board.stderr
 
 
 def test_on_a_terminal_space_pauses_and_resumes(camera_log):
     main, terminal = pty.openpty()
-    command = ["pdlogkit", "replay", str(camera_log), "--ws-port", "0", "--http-port", "0", "--no-wait", "--loop"]
+    command = [*PDLOGKIT, "replay", str(camera_log), "--ws-port", "0", "--http-port", "0", "--no-wait", "--loop"]
     process = subprocess.Popen(command, stdin=terminal, stderr=terminal, stdout=subprocess.PIPE, text=True)
     os.close(terminal)
     try:
@@ -509,7 +513,7 @@ def test_a_corrupt_log_ends_the_replay_with_a_reason_clients_and_status_can_read
 
 
 def test_the_replay_command_exits_non_zero_on_a_corrupt_log(corrupt_log):
-    command = ["pdlogkit", "replay", str(corrupt_log), "--ws-port", "0", "--http-port", "0", "--speed", "0"]
+    command = [*PDLOGKIT, "replay", str(corrupt_log), "--ws-port", "0", "--http-port", "0", "--speed", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         match = re.match(r"events: (ws://\S+)", process.stdout.readline())  # type: ignore[union-attr]

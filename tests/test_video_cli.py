@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -94,7 +93,9 @@ def test_pdlog_video_keeps_the_original_interface(
     assert "h264 in matroska" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(shutil.which("pdlog") is None, reason="console scripts not installed")
+@pytest.mark.skipif(
+    not (Path(sys.executable).parent / "pdlog").exists(), reason="console scripts not installed beside python"
+)
 def test_pdlog_console_script_runs(tmp_path: Path, small_log: Path) -> None:
     out = tmp_path / "script.mp4"
     done = subprocess.run(
