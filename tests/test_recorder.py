@@ -388,7 +388,7 @@ EXIT_WITHOUT_STOP = textwrap.dedent(
     rec = EventRecorder(sys.argv[1])
     rec.start(sys.argv[2])
     time.sleep(1.0)
-    print(rec.status().received, flush=True)
+    print(rec.status().segment_events, flush=True)
     # the script ends without stop() or close(): the recorder must close the segment itself
     """
 )
@@ -401,10 +401,10 @@ def test_a_script_that_ends_without_stop_leaves_a_complete_log(gateway, tmp_path
         [sys.executable, "-c", EXIT_WITHOUT_STOP, gateway.ws_url, str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    received_before_exit = int(result.stdout)
+    recorded_before_exit = int(result.stdout)
     log = open_log(path)
     events = list(log)
-    assert len(events) >= received_before_exit > 0  # nothing queued was lost at exit
+    assert len(events) >= recorded_before_exit > 0  # nothing queued was lost at exit
     assert log.truncation is None
     if name.endswith(".pdlz"):
         assert log.indexed  # closed properly: the index was written
