@@ -51,3 +51,50 @@ class BackgroundLoop:
         if self._thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout)
+
+
+S = TypeVar("S", bound="LoopService")
+
+
+class LoopService:
+    """A service with async `start()`/`stop()`, usable both ways.
+
+    `async with` runs it in the caller's event loop; a plain `with` runs it on a
+    private loop in a background thread (`_background`), for synchronous code.
+    """
+
+    thread_name = "pdlogkit-service"
+    start_timeout = 60.0
+    stop_timeout = 30.0
+    _background: BackgroundLoop | None = None
+
+    async def start(self) -> None:
+        """Start serving."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop serving and release everything."""
+        raise NotImplementedError
+
+    async def __aenter__(self: S) -> S:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __enter__(self: S) -> S:
+        self._background = BackgroundLoop(self.thread_name)
+        try:
+            self._background.run(self.start(), timeout=self.start_timeout)
+        except BaseException:
+            self._background.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._background is not None
+        try:
+            self._background.run(self.stop(), timeout=self.stop_timeout)
+        finally:
+            self._background.close()

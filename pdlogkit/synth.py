@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Any
 
 from . import schema as pb
-from ._loop import BackgroundLoop
+from ._loop import BackgroundLoop, LoopService
 
 ELECTRODES = 128
 GRID_COLUMNS, GRID_ROWS = 16, 8
@@ -298,13 +298,16 @@ def write_log(
     return count
 
 
-class SynthGateway:
+class SynthGateway(LoopService):
     """A live synthetic gateway: broadcasts a `SynthStream` in real time over a websocket.
 
     Binds 127.0.0.1 on a free port unless told otherwise. Use it as an async context
     manager in async code, or as a plain one (it then runs in a background thread).
     Timestamps are the wall clock at publication, as the real gateway's are.
     """
+
+    thread_name = "pdlogkit-synth-gateway"
+    start_timeout = stop_timeout = 10.0
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, *, duration: float = 24 * 3600.0, **stream_options: Any
@@ -368,23 +371,6 @@ class SynthGateway:
                 await asyncio.sleep(delay)
             broadcast(self._clients, payload)
             self.sent += 1
-
-    async def __aenter__(self) -> SynthGateway:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    def __enter__(self) -> SynthGateway:
-        self._background = BackgroundLoop("pdlogkit-synth-gateway")
-        self._background.run(self.start(), timeout=10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._background is not None
-        self._background.run(self.stop(), timeout=10)
-        self._background.close()
 
     def restart(self, downtime: float = 0.0) -> None:
         """(Sync use) Stop, wait `downtime` seconds, and start again on the same port."""

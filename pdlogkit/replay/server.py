@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .._loop import BackgroundLoop
+from .._loop import BackgroundLoop, LoopService
 from ..errors import ReplayError
 from ..events import check_kinds
 from ..log import Log, open_log
@@ -59,7 +59,7 @@ def load_board(board: str | os.PathLike[str] | dict[str, Any] | None) -> dict[st
     return data
 
 
-class ReplayServer:
+class ReplayServer(LoopService):
     """A fake gateway replaying a log: the event stream on a websocket, the control API over HTTP.
 
     Binds 127.0.0.1 on free ports unless told otherwise. Use it as an async context
@@ -73,6 +73,9 @@ class ReplayServer:
     `playback_enable(true)`). With `per_client=True` every client gets its own
     playback from `start`. Control methods are thread-safe.
     """
+
+    thread_name = "pdlogkit-replay"
+    start_timeout = 600.0  # opening a large log without an index reads it once
 
     def __init__(
         self,
@@ -241,29 +244,6 @@ class ReplayServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    async def __aenter__(self) -> ReplayServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    def __enter__(self) -> ReplayServer:
-        self._background = BackgroundLoop("pdlogkit-replay")
-        try:
-            self._background.run(self.start(), timeout=600)
-        except BaseException:
-            self._background.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._background is not None
-        try:
-            self._background.run(self.stop(), timeout=30)
-        finally:
-            self._background.close()
 
     # --- clients ---------------------------------------------------------
 
