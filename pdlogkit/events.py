@@ -171,6 +171,7 @@ class Event:
         path: str | None = None,
     ) -> None:
         self.payload = payload
+        # kind_of(), inlined: this runs once per event of every read.
         self.kind = kind if kind is not None else (_KIND_BY_FIRST_BYTE[payload[0]] if payload else UNKNOWN)
         self.offset = offset
         self.received_ns = received_ns

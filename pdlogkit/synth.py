@@ -320,7 +320,6 @@ class SynthGateway(LoopService):
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
         self._background: BackgroundLoop | None = None
-        self.sent = 0
 
     @property
     def ws_url(self) -> str:
@@ -370,7 +369,6 @@ class SynthGateway(LoopService):
             if delay > 0:
                 await asyncio.sleep(delay)
             broadcast(self._clients, payload)
-            self.sent += 1
 
     def restart(self, downtime: float = 0.0) -> None:
         """(Sync use) Stop, wait `downtime` seconds, and start again on the same port."""

@@ -30,7 +30,7 @@ def log_clock(events: Iterable[Event], start_ns: int | None = None) -> Iterator[
     """
     last = start_ns
     for event in events:
-        t = event.received_ns if event.received_ns is not None else event.time_ns
+        t = event_time_ns(event)
         if t is not None:
             last = t
         yield last, event

@@ -86,10 +86,6 @@ class Progress(StatusLine):
         self.done = 0.0
         self._start = time.monotonic()
 
-    def advance(self, amount: float) -> None:
-        """Add `amount` to what is done."""
-        self.update(self.done + amount)
-
     def update(self, done: float, *, force: bool = False) -> None:
         """Set what is done so far."""
         self.done = done
