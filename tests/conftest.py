@@ -1,4 +1,4 @@
-"""Shared fixtures: real data from ../shared/data and small synthetic logs."""
+"""Shared fixtures: real data shipped with the repository and small synthetic logs."""
 
 from __future__ import annotations
 
@@ -9,15 +9,20 @@ import pytest
 from pdlogkit.synth import write_log
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+DATA = REPO / "tests" / "data"
+BOARDS = REPO / "pdlogkit" / "boards"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data: two real camera frames and real board definitions."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"reference data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def real_frames() -> list[bytes]:
+    """Two real 1024x768 PurpleDrop camera frames (tests/data/frames)."""
+    return [p.read_bytes() for p in sorted((DATA / "frames").glob("*.jpg"))]
+
+
+@pytest.fixture(scope="session")
+def boards() -> Path:
+    """The folder of the eight real board definitions shipped with the package."""
+    return BOARDS
 
 
 @pytest.fixture(scope="session")

@@ -30,9 +30,9 @@ from pdlogkit.synth import SynthStream, write_log
 
 
 @pytest.fixture(scope="module")
-def camera_log(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def camera_log(real_frames: list[bytes], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A classic log of real camera frames interleaved with synthetic sensor events, some without timestamps."""
-    frames = [p.read_bytes() for p in sorted((shared_data / "frames").glob("*.jpg"))]
+    frames = real_frames
     path = tmp_path_factory.mktemp("tools") / "real_frames.bin"
     with ClassicWriter(path) as w:
         for i, (t, payload) in enumerate(SynthStream(6.0, seed=3, camera=False)):

@@ -32,7 +32,7 @@ from pdlogkit.replay import DeviceState, ReplayServer
 from pdlogkit.synth import DEFAULT_START_NS, write_log
 from pdlogkit.timeline import log_clock
 
-BOARD = "boards/misl_v6.json"
+BOARD = "misl_v6.json"
 
 # The command as the installed package runs it, whether or not its venv is on PATH.
 PDLOGKIT = [sys.executable, "-m", "pdlogkit"]
@@ -193,8 +193,8 @@ def seconds_into_log(ws) -> float:
             return (t - DEFAULT_START_NS) / 1e9
 
 
-def test_state_methods_answer_the_log_at_the_playback_time(sensor_log, shared_data):
-    board = shared_data / BOARD
+def test_state_methods_answer_the_log_at_the_playback_time(sensor_log, boards):
+    board = boards / BOARD
     with ReplayServer(sensor_log, paused=True, board=board) as server:
         assert result(server, "get_board_definition") == json.loads(board.read_text())
         assert result(server, "get_parameter_definitions") == {"parameters": []}

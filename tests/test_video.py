@@ -202,9 +202,9 @@ def test_copy_stores_the_jpegs_unchanged(tmp_path: Path, frames320: list[bytes],
     assert duration(out) == pytest.approx(1.5 + 0.1, abs=1e-3)
 
 
-def test_real_camera_frames_encode_and_copy(tmp_path: Path, shared_data: Path) -> None:
+def test_real_camera_frames_encode_and_copy(tmp_path: Path, real_frames: list[bytes]) -> None:
     # The two real frames differ in chroma subsampling (4:2:0 and 4:4:4).
-    real = [(shared_data / "frames" / name).read_bytes() for name in ("board_v4.1_a.jpg", "board_v4.1_b.jpg")]
+    real = real_frames
     times = [T0 + i * 150 * MS for i in range(6)]
     log = write_frames(tmp_path / "real.bin", [(t, real[i % 2]) for i, t in enumerate(times)])
 
@@ -416,8 +416,8 @@ def test_bad_options_are_refused_before_any_work(tmp_path: Path, synth_log: Path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_jpeg_size_reads_the_frame_header_and_rejects_broken_jpegs(shared_data: Path) -> None:
-    real = (shared_data / "frames" / "board_v4.1_a.jpg").read_bytes()
+def test_jpeg_size_reads_the_frame_header_and_rejects_broken_jpegs(real_frames: list[bytes]) -> None:
+    real = real_frames[0]
     assert jpeg_size(real) == (1024, 768)
     assert jpeg_size(real[: len(real) // 2]) is None  # no end marker
     assert jpeg_size(real[:2] + real[-2:]) is None  # no frame header
