@@ -46,10 +46,33 @@ INDEXED_SUFFIX = ".pdlz"
 
 
 class Log(ABC):
-    """A log file opened for reading, whatever its format. Iterating it yields every event."""
+    """A log file opened for reading, whatever its format. Iterating it yields every event.
+
+    Callers never need to know the format: everything they may ask is here.
+    """
 
     path: str
     format: str
+    #: Whether corrupt stretches are skipped (and listed in `problems`) instead of raising.
+    lenient: bool = False
+    #: The log's metadata (source, recorder, board, device, ...); empty where the format holds none.
+    metadata: dict[str, Any]
+    #: Where the log ends inside a record or chunk (known once read that far), else None.
+    truncation: Truncation | None = None
+
+    @property
+    @abstractmethod
+    def has_index(self) -> bool:
+        """Whether time windows and the summary come from an index (a container's, or a classic sidecar)."""
+
+    @property
+    def problems(self) -> list[str]:
+        """Damage found so far, each naming its byte offset."""
+        return []
+
+    def reopen(self) -> Log:
+        """A new, independent handle on the same log, opened the same way (for another reader or thread)."""
+        return open_log(self.path, lenient=self.lenient)
 
     @abstractmethod
     def events(
@@ -130,11 +153,16 @@ class ClassicLog(Log):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        self.metadata = {}
         self._summary: LogSummary | None = None
         self._sidecar: _sidecar.Sidecar | bool | None = False  # False: not looked for yet
         self._carry: int | bool | None = False  # False: not looked for yet
         #: The last read's truncation, if the file ends inside a record.
         self.truncation: Truncation | None = None
+
+    @property
+    def has_index(self) -> bool:
+        return self.sidecar is not None
 
     @property
     def sidecar(self) -> _sidecar.Sidecar | None:
@@ -233,6 +261,7 @@ class IndexedLog(Log):
 
     def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False, verify: bool = True) -> None:
         self.path = os.fspath(path)
+        self.lenient = lenient
         self.reader = IndexedReader(self.path, lenient=lenient, verify=verify)
         #: The metadata of the file's header (source, recorder, time_source, ...).
         self.metadata: dict[str, Any] = self.reader.metadata
@@ -242,6 +271,10 @@ class IndexedLog(Log):
     @property
     def indexed(self) -> bool:
         """Whether the file has its index (else it was cut short and its chunks were found by a scan)."""
+        return self.reader.indexed
+
+    @property
+    def has_index(self) -> bool:
         return self.reader.indexed
 
     @property

@@ -145,7 +145,7 @@ class CountingLog:
     def __init__(self, log) -> None:
         self.log = log
         self.reads = 0
-        self.sidecar = getattr(log, "sidecar", None)
+        self.has_index = log.has_index
 
     def events(self, *args, **kwargs):
         self.reads += 1

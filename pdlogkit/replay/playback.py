@@ -19,7 +19,7 @@ from websockets.asyncio.server import broadcast
 
 from ..errors import PdlogkitError
 from ..events import KINDS, Event, check_kinds
-from ..log import Log, open_log
+from ..log import Log
 from ..timeline import CLOCK_STEP_NS, event_time_ns
 from .schedule import Schedule, check_speed, positions
 from .state import STATE_KINDS, DeviceState, state_at
@@ -128,8 +128,7 @@ class Source:
 
     def _reader(self) -> Log:
         """A log handle of the cursor's own (the log is opened again by path, as leniently as it was)."""
-        lenient = bool(getattr(getattr(self.log, "reader", None), "lenient", False))
-        return open_log(self.log.path, lenient=lenient)
+        return self.log.reopen()
 
     def prepare(self, seconds: float) -> Cursor:
         """Open the log at position `seconds` (blocking I/O: call it off the event loop)."""

@@ -101,14 +101,6 @@ class DeviceState:
         return None if msg is None else float(msg.voltage)
 
 
-def has_index(log: Log) -> bool:
-    """Whether `log` finds a time window through an index (a container's, or a classic log's sidecar)."""
-    indexed = getattr(log, "indexed", None)
-    if indexed is not None:
-        return bool(indexed)
-    return getattr(log, "sidecar", None) is not None
-
-
 def state_at(log: Log, seconds: float, kinds: frozenset[str] = STATE_KINDS) -> DeviceState:
     """The state at `seconds` from the log start: the latest event of each kind before it.
 
@@ -116,7 +108,7 @@ def state_at(log: Log, seconds: float, kinds: frozenset[str] = STATE_KINDS) -> D
     state may be minutes old); without one, a single forward pass up to `t`.
     """
     state = DeviceState()
-    if not has_index(log):
+    if not log.has_index:
         for event in log.events(kinds=kinds, end=seconds):
             state.latest[event.kind] = event
         return state
