@@ -4,39 +4,67 @@ from ._version import __version__
 from .errors import (
     GatewayUnreachable,
     LogFormatError,
+    LogReadError,
+    OutputError,
+    OutputExistsError,
     PdlogkitError,
     RecorderError,
     RecorderStateError,
     RecordingFailed,
+    ReplayError,
     TruncatedLogWarning,
     VideoError,
+    WindowError,
 )
 from .events import KINDS, Event
-from .log import ClassicLog, IndexedLog, Log, LogSummary, open_log, open_writer
+from .formats.common import CutKind, Damage, DamageKind, Truncation
+from .log import ClassicLog, IndexedLog, Log, LogSummary, StreamLog, open_log, open_writer
+from .ops import convert, index_log, merge_logs, recover_log, slice_log, verify_log
 from .record import AsyncEventRecorder, EventRecorder, SegmentSummary
+from .reports import RecoverReport, RecoverStatus, VerifyReport, WriteReport
 from .video import VideoSummary, write_video
 
 __all__ = [
     "KINDS",
     "AsyncEventRecorder",
     "ClassicLog",
+    "CutKind",
+    "Damage",
+    "DamageKind",
     "Event",
     "EventRecorder",
     "GatewayUnreachable",
     "IndexedLog",
     "Log",
     "LogFormatError",
+    "LogReadError",
     "LogSummary",
+    "OutputError",
+    "OutputExistsError",
     "PdlogkitError",
     "RecorderError",
     "RecorderStateError",
     "RecordingFailed",
+    "RecoverReport",
+    "RecoverStatus",
+    "ReplayError",
     "SegmentSummary",
+    "StreamLog",
     "TruncatedLogWarning",
+    "Truncation",
+    "VerifyReport",
     "VideoError",
     "VideoSummary",
+    "WindowError",
+    "WriteReport",
     "__version__",
+    "convert",
+    "index_log",
+    "merge_logs",
     "open_log",
     "open_writer",
+    "recover_log",
+    "slice_log",
+    "verify_log",
     "write_video",
 ]

@@ -1,20 +1,36 @@
-"""`open_log`: one reading API over every log format, and `open_writer` to write one."""
+"""`open_log`: one reading API over every log format and source, and `open_writer` to write one.
+
+`Log` is the whole interface callers use: nothing outside `files/` and this
+module asks which format a log is in. A log is opened from a path, a seekable
+binary file object, or a stream (a pipe, stdin, a FIFO: read once, front to back).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import math
 import os
+import select
+import stat
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
+from .errors import LogFormatError, LogReadError, WindowError
 from .events import Event, check_kinds
+from .files import metafile
 from .files import sidecar as _sidecar
 from .files.classic import ClassicReader, ClassicWriter
-from .files.indexed import IndexedReader, IndexedWriter
-from .formats.classic import Truncation
-from .formats.container import MAGIC, is_container
+from .files.indexed import IndexedReader, read_indexed_stream
+from .files.indexed_writer import LEVEL, IndexedWriter
+from .files.output import output_for
+from .files.sources import FileObjectSource, FileSource, Source
+from .files.verify import check_events, verify_classic, verify_container
+from .formats.common import Damage, Truncation
+from .formats.container import FILE_HEAD_SIZE, MAGIC, decode_header, header_size_needed
+from .reports import VerifyReport
 from .summary import GAP_NS, LogSummary, SummaryBuilder
 from .timeline import log_clock
 
@@ -28,6 +44,7 @@ __all__ = [
     "Log",
     "LogSummary",
     "LogWriter",
+    "StreamLog",
     "SummaryBuilder",
     "TimeBound",
     "format_for",
@@ -40,13 +57,31 @@ __all__ = [
 ORDER_SLACK_NS = 10_000_000_000
 
 TimeBound = float | int | dt.datetime | None
+Progress = Callable[[int], None] | None
 
 FORMATS = ("classic", "indexed")
 INDEXED_SUFFIX = ".pdlz"
+#: Seconds `open_log` waits for a process to start writing into a FIFO before giving up.
+FIFO_WAIT = 10.0
+#: Relative window bounds are within this many seconds of the log's start (about 300 years).
+MAX_SECONDS = 1e10
+
+
+def _bound_ns(bound: float | int | dt.datetime, origin: int | None, what: str) -> int:
+    """One window bound in Unix ns: a datetime, or seconds from `origin`; ValueError when it is no usable time."""
+    if isinstance(bound, dt.datetime):
+        if bound.tzinfo is None:
+            raise ValueError(f"{what} {bound} has no time zone; pass an aware datetime")
+        return round(bound.timestamp() * 1e9)
+    if isinstance(bound, bool) or not isinstance(bound, int | float):
+        raise ValueError(f"{what} must be seconds or an aware datetime, not {bound!r}")
+    if not math.isfinite(bound) or abs(bound) > MAX_SECONDS:
+        raise ValueError(f"{what} must be a finite number of seconds (at most {MAX_SECONDS:g}), not {bound!r}")
+    return (origin or 0) + round(float(bound) * 1e9)
 
 
 class Log(ABC):
-    """A log file opened for reading, whatever its format. Iterating it yields every event.
+    """A log opened for reading, whatever its format and wherever it is. Iterating it yields every event.
 
     Callers never need to know the format: everything they may ask is here.
     """
@@ -55,9 +90,9 @@ class Log(ABC):
     format: str
     #: Whether corrupt stretches are skipped (and listed in `problems`) instead of raising.
     lenient: bool = False
-    #: The log's metadata (source, recorder, board, device, ...); empty where the format holds none.
+    #: The log's metadata (source, recorder, board, device, ...); empty where the log holds none.
     metadata: dict[str, Any]
-    #: Where the log ends inside a record or chunk (known once read that far), else None.
+    #: Where the log ends early (inside a record or chunk, or in zero padding), once read that far.
     truncation: Truncation | None = None
 
     @property
@@ -66,13 +101,9 @@ class Log(ABC):
         """Whether time windows and the summary come from an index (a container's, or a classic sidecar)."""
 
     @property
-    def problems(self) -> list[str]:
-        """Damage found so far, each naming its byte offset."""
+    def problems(self) -> list[Damage]:
+        """Damage found so far (each names its byte offset and kind)."""
         return []
-
-    def reopen(self) -> Log:
-        """A new, independent handle on the same log, opened the same way (for another reader or thread)."""
-        return open_log(self.path, lenient=self.lenient)
 
     @abstractmethod
     def events(
@@ -80,7 +111,7 @@ class Log(ABC):
     ) -> Iterator[Event]:
         """Events in log order, optionally only some kinds and a time window.
 
-        `start`/`end` are seconds from the log's start, or absolute datetimes; the
+        `start`/`end` are seconds from the log's start, or aware datetimes; the
         window holds events whose log time t has start <= t < end.
         """
 
@@ -94,29 +125,71 @@ class Log(ABC):
     def summary(self) -> LogSummary:
         """What the log holds (from the index where there is one)."""
 
+    @abstractmethod
+    def verify(self, progress: Progress = None) -> VerifyReport:
+        """Check the whole log: checksums, index, truncation, payloads, ordering, events missing.
+
+        `progress(bytes_done)` is called as it goes.
+        """
+
+    @property
+    def time_source(self) -> str:
+        """What the log's clock is: `received` (the recorder's receive times), `timestamps` (the events'
+        embedded timestamps, carried forward) or `mixed` (merged from both)."""
+        return str(self.metadata.get("time_source", "received"))
+
+    @property
+    def size(self) -> int | None:
+        """The log's size in bytes (None for a stream)."""
+        return None
+
+    def build_index(self, progress: Progress = None) -> str | None:
+        """Make the log quick to window: write a classic log's sidecar index and return its path.
+
+        None when the log has an index of its own; `LogFormatError` for a container that lost
+        its index (`recover` makes a proper file of it).
+        """
+        raise ValueError(f"{self.path} is a stream: save it to a file to index it")
+
+    def markers(self) -> list[dict[str, Any]]:
+        """The markers the log holds (time, text, fields), in time order."""
+        markers = self.metadata.get("markers", [])
+        return list(markers) if isinstance(markers, list) else []
+
+    def reopen(self) -> Log:
+        """A new, independent handle on the same log, opened the same way (for another reader or thread)."""
+        raise ValueError(f"{self.path} cannot be opened again")
+
     @property
     def start_ns(self) -> int | None:
         """The log's start on its clock, in Unix ns: its earliest event time, the origin of relative windows."""
         return self.summary().start_ns
 
     def window_ns(self, start: TimeBound, end: TimeBound) -> tuple[int | None, int | None]:
-        """Absolute Unix-ns bounds of a window given relative seconds or datetimes."""
-        origin = None
-        bounds = []
-        for bound in (start, end):
-            if bound is None:
-                bounds.append(None)
-            elif isinstance(bound, dt.datetime):
-                if bound.tzinfo is None:
-                    raise ValueError(f"datetime {bound} has no time zone; pass an aware datetime")
-                bounds.append(round(bound.timestamp() * 1e9))
-            else:
-                if origin is None:
-                    origin = self.start_ns or 0
-                bounds.append(origin + round(float(bound) * 1e9))
-        return bounds[0], bounds[1]
+        """Absolute Unix-ns bounds of a window given relative seconds or datetimes (ValueError if unusable)."""
+        relative = any(b is not None and not isinstance(b, dt.datetime) for b in (start, end))
+        origin = self.start_ns if relative else None
+        lo = None if start is None else _bound_ns(start, origin, "start")
+        hi = None if end is None else _bound_ns(end, origin, "end")
+        return lo, hi
 
-    def close(self) -> None:  # noqa: B027 - most formats hold nothing open between reads
+    def require_window(self, start: TimeBound, end: TimeBound) -> tuple[int | None, int | None]:
+        """`window_ns`, refusing a window that is empty or holds none of the log (`WindowError`, with its span)."""
+        lo, hi = self.window_ns(start, end)
+        if lo is not None and hi is not None and hi <= lo:
+            raise ValueError(f"the window is empty: end ({end}) is not after start ({start})")
+        summary = self.summary()
+        first, last = summary.start_ns, summary.end_ns
+        if first is None or last is None:
+            return lo, hi
+        span = f"{self.path} spans 0 to {(last - first) / 1e9:.3f} s ({summary.start} to {summary.end})"
+        if lo is not None and lo > last:
+            raise WindowError(f"the window starts at {_describe(start, lo, first)}, after the log's end: {span}")
+        if hi is not None and hi <= first:
+            raise WindowError(f"the window ends at {_describe(end, hi, first)}, before the log's start: {span}")
+        return lo, hi
+
+    def close(self) -> None:  # noqa: B027 - most logs hold nothing open between reads
         """Release what the log holds open."""
 
     def __iter__(self) -> Iterator[Event]:
@@ -127,6 +200,10 @@ class Log(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _describe(bound: TimeBound, ns: int, origin: int) -> str:
+    return f"{bound}" if isinstance(bound, dt.datetime) else f"{(ns - origin) / 1e9:g} s"
 
 
 def _filter_timed(
@@ -146,29 +223,61 @@ def _filter_timed(
             yield t, event
 
 
+def _inside(t: int | None, lo: int | None, hi: int | None) -> bool:
+    if t is None:
+        return lo is None
+    return (lo is None or t >= lo) and (hi is None or t < hi)
+
+
 class ClassicLog(Log):
-    """A classic log file: a scan of length-prefixed records, sped up by a sidecar index if one matches."""
+    """A classic log: a scan of length-prefixed records, sped up by a sidecar index if one matches.
+
+    Its markers and metadata worth keeping come from the metadata sidecar beside it, if any.
+    """
 
     format = "classic"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self.metadata = {}
+    def __init__(self, source: str | os.PathLike[str] | Source, *, lenient: bool = False) -> None:
+        self.source: Source = FileSource(source) if isinstance(source, (str, os.PathLike)) else source
+        self.path = self.source.name
+        self.lenient = lenient
+        local = isinstance(self.source, FileSource)
+        self.metadata, markers = metafile.read_metafile(self.path) if local else ({}, [])
+        if markers:
+            self.metadata["markers"] = markers
+        self._local = local
         self._summary: LogSummary | None = None
         self._sidecar: _sidecar.Sidecar | bool | None = False  # False: not looked for yet
         self._carry: int | bool | None = False  # False: not looked for yet
-        #: The last read's truncation, if the file ends inside a record.
-        self.truncation: Truncation | None = None
+        self._problems: list[Damage] = []
 
     @property
     def has_index(self) -> bool:
         return self.sidecar is not None
 
     @property
+    def time_source(self) -> str:
+        return "timestamps"  # a classic log holds no receive times: embedded ones, carried forward
+
+    @property
+    def size(self) -> int:
+        return self.source.size
+
+    def build_index(self, progress: Progress = None) -> str | None:
+        if not self._local:
+            raise ValueError(f"{self.path}: a sidecar index is written next to a local file only")
+        self._sidecar = False  # looked for again after this
+        return _sidecar.write_sidecar(self.path, progress=progress)
+
+    @property
+    def problems(self) -> list[Damage]:
+        return list(self._problems)
+
+    @property
     def sidecar(self) -> _sidecar.Sidecar | None:
         """The sidecar index written by `pdlogkit index`, if there is one that matches the file."""
         if self._sidecar is False:
-            self._sidecar = _sidecar.load_sidecar(self.path)
+            self._sidecar = _sidecar.load_sidecar(self.path) if self._local else None
         return self._sidecar  # type: ignore[return-value]
 
     def events(
@@ -183,6 +292,11 @@ class ClassicLog(Log):
     ) -> Iterator[tuple[int | None, Event]]:
         wanted = check_kinds(kinds)
         lo, hi = self.window_ns(start, end)
+        return self._timed(wanted, lo, hi)
+
+    def _timed(
+        self, wanted: frozenset[str] | None, lo: int | None, hi: int | None
+    ) -> Iterator[tuple[int | None, Event]]:
         sidecar = self.sidecar if lo is not None or hi is not None else None
         if sidecar is not None:
             for t, event in _sidecar.window_events(self.path, sidecar, lo, hi):
@@ -199,53 +313,57 @@ class ClassicLog(Log):
                 yield t, event
 
     def _reader(self, kinds: frozenset[str] | None) -> Iterator[Event]:
-        reader = ClassicReader(self.path, kinds=kinds)
+        reader = ClassicReader(self.source, kinds=kinds, lenient=self.lenient)
         yield from reader
         self.truncation = reader.truncation
-
-    @property
-    def start_ns(self) -> int | None:
-        # The earliest timestamp: without a sidecar that takes a scan (timestamps are only roughly ordered).
-        return self.summary().start_ns
+        if reader.damage is not None and reader.damage not in self._problems:
+            self._problems.append(reader.damage)
 
     @property
     def carry_ns(self) -> int | None:
         """The time on the log's clock of the events before the first timestamp: that first timestamp."""
         if self._carry is False:
-            self._carry = _sidecar.first_time_ns(self.path)
+            self._carry = next(
+                (e.time_ns for e in ClassicReader(self.source, warn=False, lenient=True) if e.time_ns is not None),
+                None,
+            )
         return self._carry  # type: ignore[return-value]
 
     def summary(self) -> LogSummary:
         if self._summary is None:
             sidecar = self.sidecar
-            size = os.path.getsize(self.path)
             if sidecar is not None:
-                self._summary = _from_stats(
-                    sidecar.summary,
+                builder = SummaryBuilder.from_stats(sidecar.summary)
+                self._summary = builder.build(
                     self.path,
                     self.format,
-                    size,
+                    self.source.size,
                     truncation=_sidecar.truncation_of(sidecar.summary),
                     source="sidecar",
+                    metadata=self.metadata,
                 )
             else:
                 builder = SummaryBuilder()
-                reader = ClassicReader(self.path, warn=False)
+                reader = ClassicReader(self.source, warn=False, lenient=self.lenient)
                 for t, event in log_clock(reader):
                     builder.add(event.kind, len(event.payload), t)
-                self._summary = builder.build(self.path, self.format, size, truncation=reader.truncation)
+                if reader.damage is not None and reader.damage not in self._problems:
+                    self._problems.append(reader.damage)
+                self.truncation = reader.truncation
+                self._summary = builder.build(
+                    self.path, self.format, self.source.size, truncation=reader.truncation, metadata=self.metadata
+                )
+            self._summary.problems = [str(d) for d in self._problems]
         return self._summary
 
+    def verify(self, progress: Progress = None) -> VerifyReport:
+        return verify_classic(self.source, self.metadata, progress)
 
-def _inside(t: int | None, lo: int | None, hi: int | None) -> bool:
-    if t is None:
-        return lo is None
-    return (lo is None or t >= lo) and (hi is None or t < hi)
+    def reopen(self) -> ClassicLog:
+        return ClassicLog(self.source.reopen(), lenient=self.lenient)
 
-
-def _from_stats(stats: dict[str, Any], path: str, format: str, file_size: int, **extra: Any) -> LogSummary:
-    """A `LogSummary` from the statistics an index or sidecar holds."""
-    return SummaryBuilder.from_stats(stats).build(path, format, file_size, **extra)
+    def close(self) -> None:
+        self.source.close()
 
 
 class IndexedLog(Log):
@@ -259,30 +377,34 @@ class IndexedLog(Log):
 
     format = "indexed"
 
-    def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False, verify: bool = True) -> None:
-        self.path = os.fspath(path)
+    def __init__(self, source: str | os.PathLike[str] | Source, *, lenient: bool = False, verify: bool = True) -> None:
+        self.reader = IndexedReader(source, lenient=lenient, verify=verify)
+        self.path = self.reader.path
         self.lenient = lenient
-        self.reader = IndexedReader(self.path, lenient=lenient, verify=verify)
-        #: The metadata of the file's header (source, recorder, time_source, ...).
+        #: The metadata of the file's header (source, recorder, time_source, board, ...).
         self.metadata: dict[str, Any] = self.reader.metadata
-        self.truncation: Truncation | None = self.reader.truncation
+        self.truncation = self.reader.truncation
         self._summary: LogSummary | None = None
-
-    @property
-    def indexed(self) -> bool:
-        """Whether the file has its index (else it was cut short and its chunks were found by a scan)."""
-        return self.reader.indexed
 
     @property
     def has_index(self) -> bool:
         return self.reader.indexed
 
     @property
-    def problems(self) -> list[str]:
-        """Damage found so far, each naming its byte offset."""
-        return [str(d) for d in self.reader.problems] + (
-            [] if self.indexed else [f"byte {self.reader.data_end}: no index (the file was not closed properly)"]
-        )
+    def size(self) -> int:
+        return self.reader.file_size
+
+    def build_index(self, progress: Progress = None) -> str | None:
+        if not self.reader.indexed:
+            raise LogFormatError(
+                "container has no index (not closed properly): use `pdlogkit recover` to make a proper file",
+                path=self.path,
+            )
+        return None
+
+    @property
+    def problems(self) -> list[Damage]:
+        return list(self.reader.problems)
 
     def events(
         self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
@@ -322,12 +444,167 @@ class IndexedLog(Log):
             if builder.start_ns is not None and self.start_ns is not None:
                 builder.start_ns = min(builder.start_ns, self.start_ns)  # the same origin as windows
             summary = builder.build(self.path, self.format, reader.file_size, **extra)
-            summary.problems = self.problems
+            summary.problems = [str(d) for d in self.problems]
             self._summary = summary
         return self._summary
 
+    def verify(self, progress: Progress = None) -> VerifyReport:
+        reader = self.reader if self.lenient else IndexedReader(self.reader.source.reopen(), lenient=True)
+        try:
+            return verify_container(reader, progress)
+        finally:
+            if reader is not self.reader:
+                reader.close()
+
+    def reopen(self) -> IndexedLog:
+        return IndexedLog(self.reader.source.reopen(), lenient=self.lenient, verify=self.reader.verify)
+
     def close(self) -> None:
         self.reader.close()
+
+
+class _Prefetched(io.RawIOBase):
+    """A stream whose first bytes were read ahead to tell its format: yields them, then the rest."""
+
+    def __init__(self, prefix: bytes, f: BinaryIO) -> None:
+        self._prefix = prefix
+        self._f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._f.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_up_to(f: BinaryIO, n: int) -> bytes:
+    parts = []
+    while n > 0:
+        block = f.read(n)
+        if not block:
+            break
+        parts.append(block)
+        n -= len(block)
+    return b"".join(parts)
+
+
+class StreamLog(Log):
+    """A log read once, front to back, from a stream (a pipe, stdin, a FIFO, a socket): no index, no seeking.
+
+    Either format, told from the first bytes without losing them. `events()`,
+    `summary()` or `verify()` reads the stream; a second read is a `ValueError`.
+    Windows take aware datetimes only (seconds from the start would need the
+    earliest time before the first event is read).
+    """
+
+    def __init__(self, f: BinaryIO, *, name: str | None = None, lenient: bool = False, owned: bool = False) -> None:
+        self.path = name or str(getattr(f, "name", None) or "<stream>")
+        self.lenient = lenient
+        self._owned = f if owned else None
+        head = _read_up_to(f, FILE_HEAD_SIZE)
+        container = bool(head) and MAGIC.startswith(head[: len(MAGIC)])
+        self.format = "indexed" if container else "classic"
+        self.metadata = {}
+        if container and len(head) == FILE_HEAD_SIZE:
+            # The header is read here (and handed back to the reader with the rest), for its metadata.
+            try:
+                need = header_size_needed(head)
+                head += _read_up_to(f, need - len(head))
+                if len(head) == need:
+                    self.metadata = decode_header(head)[0]
+            except LogReadError as exc:
+                raise LogReadError(exc.reason, path=self.path, offset=exc.offset) from None
+        self._stream: BinaryIO | None = io.BufferedReader(_Prefetched(head, f))  # type: ignore[arg-type]
+        self._problems: list[Damage] = []
+        self._cuts: list[Truncation] = []
+        self._summary: LogSummary | None = None
+
+    @property
+    def has_index(self) -> bool:
+        return False
+
+    @property
+    def problems(self) -> list[Damage]:
+        return list(self._problems)
+
+    def _take(self) -> BinaryIO:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            raise ValueError(f"{self.path} is a stream and was read already: it can be read once (save it to a file)")
+        return stream
+
+    def events(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[Event]:
+        wanted = check_kinds(kinds)
+        if any(b is not None and not isinstance(b, dt.datetime) for b in (start, end)):
+            raise ValueError(f"{self.path} is a stream: give the window as date-times, not seconds from its start")
+        lo, hi = self.window_ns(start, end)
+        return self._events(wanted, lo, hi)
+
+    def _events(self, wanted: frozenset[str] | None, lo: int | None, hi: int | None) -> Iterator[Event]:
+        stream = self._take()
+        if self.format == "indexed":
+            yield from read_indexed_stream(
+                stream,
+                kinds=wanted,
+                lo=lo,
+                hi=hi,
+                lenient=self.lenient,
+                path=self.path,
+                problems=self._problems,
+                truncation=self._cuts,
+            )
+            self.truncation = self._cuts[0] if self._cuts else None
+            return
+        reader = ClassicReader(stream, lenient=self.lenient)
+        timed = log_clock(reader)
+        for _, event in timed if lo is None and hi is None else _filter_timed(timed, lo, hi):
+            if wanted is None or event.kind in wanted:
+                yield event
+        self.truncation = reader.truncation
+        if reader.damage is not None:
+            self._problems.append(reader.damage)
+
+    def timed_events(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[int | None, Event]]:
+        return log_clock(self.events(kinds, start, end))
+
+    @property
+    def start_ns(self) -> int | None:
+        return self._summary.start_ns if self._summary is not None else None
+
+    def summary(self) -> LogSummary:
+        if self._summary is None:
+            builder = SummaryBuilder()
+            for t, event in self.timed_events():
+                builder.add(event.kind, len(event.payload), t)
+            size = sum(builder.sizes.values()) + 4 * builder.events  # as classic: a stream has no file size
+            self._summary = builder.build(
+                self.path, self.format, size, truncation=self.truncation, metadata=self.metadata
+            )
+            self._summary.problems = [str(d) for d in self._problems]
+        return self._summary
+
+    def verify(self, progress: Progress = None) -> VerifyReport:
+        report = VerifyReport(self.path, self.format)
+        check_events(self.events(), report)
+        report.problems += [str(d) for d in self._problems]
+        if self.truncation is not None:
+            report.problems.append(str(self.truncation))
+        return report
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
 
 
 class LogWriter(Protocol):
@@ -337,48 +614,113 @@ class LogWriter(Protocol):
     path: str | None
     bytes_written: int
     events_written: int
+    events_in_file: int
 
     def write(self, payload: bytes, received_ns: int | None = None) -> None: ...
     def flush(self) -> None: ...
     def sync(self) -> None: ...
     def close(self) -> None: ...
+    def abort(self) -> None: ...
     def __enter__(self) -> LogWriter: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, exc_type: object, *exc: object) -> None: ...
 
 
-def format_for(path: str | os.PathLike[str], format: str | None = None) -> str:
-    """The format a log written to `path` gets: `format` if given, else by extension."""
+def format_for(path: str | os.PathLike[str] | None, format: str | None = None) -> str:
+    """The format a log written to `path` gets: `format` if given, else by extension (classic for streams)."""
     if format is not None:
         if format not in FORMATS:
             raise ValueError(f"unknown log format {format!r}; choose from {', '.join(FORMATS)}")
         return format
+    if path is None:
+        return "classic"
     return "indexed" if Path(path).suffix.lower() == INDEXED_SUFFIX else "classic"
 
 
 def open_writer(
-    path: str | os.PathLike[str],
+    target: str | os.PathLike[str] | BinaryIO,
     format: str | None = None,
     *,
     metadata: dict[str, Any] | None = None,
+    level: int = LEVEL,
+    overwrite: bool = False,
+    atomic: bool = True,
 ) -> LogWriter:
     """Open a new log for writing; the format comes from the extension unless `format` says.
 
-    `metadata` (source URI, recorder, notes, ...) goes into a container's header;
-    the classic format has no place for it.
+    By default the log is written to a temporary file beside `target` that becomes
+    `target` only when `close()` completes it; `abort()`, an error inside a `with`
+    block, or an interruption leaves nothing. An existing file is replaced only
+    with `overwrite=True` (else `OutputExistsError`). `atomic=False` writes in
+    place, as a recorder does (a crash leaves what was written). `metadata`
+    (source, recorder, board, ...) goes into a container's header; `level` is its
+    zstd level (1-19). `target` may also be a binary stream (written as it is).
     """
-    if format_for(path, format) == "indexed":
-        return IndexedWriter(path, metadata=metadata)
-    return ClassicWriter(path)
+    path = target if isinstance(target, (str, os.PathLike)) else None
+    chosen = format_for(path, format)
+    out = output_for(target, overwrite=overwrite, atomic=atomic)
+    try:
+        if chosen == "indexed":
+            return IndexedWriter(out, metadata=metadata, level=level)
+        return ClassicWriter(out, metadata=metadata)
+    except BaseException:
+        out.abort()
+        raise
 
 
-def open_log(path: str | os.PathLike[str], *, lenient: bool = False) -> Log:
+def open_log(source: str | os.PathLike[str] | BinaryIO, *, lenient: bool = False) -> Log:
     """Open a log of any format for reading; the format is detected from its content.
 
-    `lenient` (containers) skips corrupt chunks instead of raising at the first.
+    `source` is a path, a seekable binary file object, or a stream (a pipe, stdin:
+    read once, front to back). A FIFO is read as a stream once a process writes
+    into it (`LogReadError` after `FIFO_WAIT` seconds without one, never a hang).
+    `lenient` skips corrupt stretches (listed in `Log.problems`) instead of raising
+    `LogFormatError` at the first.
     """
-    path = os.fspath(path)
-    with open(path, "rb") as f:  # a missing or unreadable file raises OSError here, not later
-        magic = f.read(len(MAGIC))
-    if is_container(magic) or (magic and MAGIC.startswith(magic)):  # a container cut inside its magic is one too
-        return IndexedLog(path, lenient=lenient)
-    return ClassicLog(path)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        mode = os.stat(path).st_mode  # a missing or unreadable file raises OSError here, not later
+        if stat.S_ISDIR(mode):
+            raise LogReadError("is a folder, not a log", path=path)
+        if not stat.S_ISREG(mode):
+            return StreamLog(_open_stream(path), name=path, lenient=lenient, owned=True)
+        return _from_source(FileSource(path), lenient)
+    if _seekable(source):
+        return _from_source(FileObjectSource(source), lenient)
+    return StreamLog(source, lenient=lenient)
+
+
+def _from_source(source: Source, lenient: bool) -> Log:
+    magic = source.pread(len(MAGIC), 0)
+    try:
+        # A container cut inside its magic is one too; so is an empty file named like one.
+        if (magic and MAGIC.startswith(magic)) or (not magic and source.name.lower().endswith(INDEXED_SUFFIX)):
+            return IndexedLog(source, lenient=lenient)
+        return ClassicLog(source, lenient=lenient)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _open_stream(path: str, wait: float = FIFO_WAIT) -> BinaryIO:
+    """Open a FIFO (or other non-regular file) for reading without blocking forever for a writer."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLHUP)
+            if not poller.poll(wait * 1000):
+                raise LogReadError(
+                    f"is a FIFO and no process wrote into it within {wait:g} s (start the writer first)", path=path
+                )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

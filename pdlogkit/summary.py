@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .events import KINDS
-from .formats.classic import Truncation
+from .formats.common import Truncation
 
 #: A stretch with no event at all longer than this counts as a gap in a summary.
 GAP_NS = 2_000_000_000

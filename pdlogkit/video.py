@@ -21,7 +21,6 @@ Bad frames are never fatal, each is counted under a reason in `VideoSummary.skip
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import queue
@@ -37,8 +36,9 @@ from typing import Any, TypeVar
 
 from .errors import LogFormatError, VideoError
 from .events import Event
-from .formats.classic import Truncation
-from .log import ClassicLog, IndexedLog, Log, TimeBound, open_log
+from .files.output import open_output
+from .formats.common import Truncation
+from .log import Log, TimeBound, open_log
 from .timeline import CLOCK_STEP_NS
 
 # PyAV is imported where it is used: the command line loads this module for every command.
@@ -573,6 +573,7 @@ def write_video(
     crf: int = 23,
     preset: str = "medium",
     fps: float | None = None,
+    overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> VideoSummary:
     """Write the camera frames of a log (or of its window [start, end)) to a video file.
@@ -583,32 +584,43 @@ def write_video(
     `progress(seconds_done, seconds_total)` is called as frames go in, in log seconds
     from the window's start; the total is None when it would take a read of the whole
     log (no end given and no index), and the last call reaches it. The file appears
-    only once complete; on any error the pipeline is stopped and no file is left. Raises
-    `VideoError` when the range holds no usable frame.
+    only once complete; on any error the pipeline is stopped and no file is left. An
+    existing file is replaced only with `overwrite=True` (else `OutputExistsError`).
+    Raises `VideoError` when the range holds no usable frame, `WindowError` when the
+    window lies outside the log.
     """
     _check_options(codec, crf, preset, fps)
     out = os.fspath(out_path)
     container = _container_for(out)
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(errno.ENOENT, "no such folder for the video", folder)
     if not isinstance(log, Log):
         with open_log(log) as opened:
             return write_video(
-                opened, out, start=start, end=end, codec=codec, crf=crf, preset=preset, fps=fps, progress=progress
+                opened,
+                out,
+                start=start,
+                end=end,
+                codec=codec,
+                crf=crf,
+                preset=preset,
+                fps=fps,
+                overwrite=overwrite,
+                progress=progress,
             )
     began = time.perf_counter()
-    tmp = os.path.join(folder, f".{os.path.basename(out)}.part{Path(out).suffix}")
+    if start is not None or end is not None:
+        log.require_window(start, end)
     origin_ns, total = _progress_window(log, start, end) if progress is not None else (None, None)
     rate = Fraction(fps).limit_denominator(1001) if fps is not None else None
     time_base = 1 / rate if rate is not None else TIME_BASE
     clock = FrameClock()
     tally = _Tally()
     decoder = _Decoder() if codec == "h264" else None
+    output = open_output(out, overwrite=overwrite)
     with contextlib.ExitStack() as stack:
         # Undone in reverse: the pipeline (and its decoding thread) stops first, then the
         # unfinished writer is abandoned and its file removed; the log is closed by the caller.
-        stack.callback(_remove, tmp)
+        stack.callback(output.abort)
+        tmp = output.hand_over()  # PyAV writes the temporary file by its name
         writer = stack.enter_context(_Writer(tmp, container, codec, time_base, crf=str(crf), preset=preset))
 
         def stage(generator: Generator[T, None, None]) -> Generator[T, None, None]:
@@ -634,7 +646,7 @@ def write_video(
         seconds = float((pts + duration) * time_base)
         if progress is not None:  # all done: a known total is reached even where the frames end before it
             progress(total if total is not None else _seconds_in(clock, origin_ns) + seconds, total)
-        os.replace(tmp, out)
+        output.commit()
     return VideoSummary(
         path=out,
         container=container,
@@ -650,7 +662,7 @@ def write_video(
         rescaled=tally.rescaled,
         cropped=decoder.cropped if decoder is not None else False,
         clock_steps=clock.clock_steps,
-        truncation=getattr(log, "truncation", None),  # known once the log has been read
+        truncation=log.truncation,  # known once the log has been read
         elapsed=time.perf_counter() - began,
     )
 
@@ -662,11 +674,6 @@ def _seconds_in(clock: FrameClock, origin_ns: int | None) -> float:
     return max(0.0, (clock.first_ns - origin_ns) / 1e9)
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
 def _progress_window(log: Log, start: TimeBound, end: TimeBound) -> tuple[int | None, float | None]:
     """Where progress counts from (log time, Unix ns) and the seconds it counts to, each None when unknown.
 
@@ -674,8 +681,8 @@ def _progress_window(log: Log, start: TimeBound, end: TimeBound) -> tuple[int | 
     it would take a read of the whole log, so the total is then unknown.
     """
     lo, hi = log.window_ns(start, end) if start is not None or end is not None else (None, None)
-    indexed = (isinstance(log, IndexedLog) and log.indexed) or (isinstance(log, ClassicLog) and log.sidecar is not None)
-    if lo is None and (indexed or isinstance(log, ClassicLog)):  # a classic log's start is its first record's time
+    indexed = log.has_index
+    if lo is None and indexed:
         lo = log.start_ns
     if indexed:
         log_end = log.summary().end_ns

@@ -103,7 +103,7 @@ def test_an_absurd_length_is_refused_without_allocating_it():
     parser = RecordParser()
     tracemalloc.start()
     with pytest.raises(LogFormatError, match="byte 0: record declares 4294967295 bytes"):
-        list(parser.feed(b"\xff\xff\xff\xff" + b"\x1a" * 100))
+        parser.receive_data(b"\xff\xff\xff\xff" + b"\x1a" * 100)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 1_000_000
@@ -155,9 +155,25 @@ def test_stream_parser_handles_records_split_across_any_feed_boundary():
         parser = RecordParser()
         out = []
         for i in range(0, len(data), step):
-            out.extend(parser.feed(data[i : i + step]))
+            parser.receive_data(data[i : i + step])
+            out.extend(parser.records_received())
+        parser.receive_eof()
         assert [p for _, p in out] == [HV, INFO, ACTIVE]
-        assert parser.finish() is None
+        assert parser.truncation is None
+
+
+def test_the_stream_parser_is_eager_so_no_bytes_are_dropped_unread():
+    """Bytes fed are parsed at once: records wait until asked for, and never come twice."""
+    data = encode_record(HV) + encode_record(INFO) + encode_record(ACTIVE)
+    parser = RecordParser()
+    parser.receive_data(data[:10])
+    parser.receive_data(data[10:])  # the caller never looked in between
+    first = parser.records_received()
+    assert [p for _, p in first] == [HV, INFO, ACTIVE]
+    assert parser.records_received() == []  # handed out once
+    parser.receive_data(encode_record(HV)[:3])
+    parser.receive_eof()
+    assert parser.truncation is not None and parser.truncation.offset == len(data)
 
 
 def test_time_windows_and_kind_filters_match_a_brute_force_scan(sensor_log):

@@ -114,7 +114,7 @@ def test_a_container_whose_statistics_start_at_its_first_event_still_starts_at_i
     block = fmt.encode_index(index)
     path.write_bytes(data[:index_offset] + block + fmt.encode_trailer(index_offset, len(block)))
     with open_log(path) as log:
-        assert log.indexed and log.start_ns == log.summary().start_ns == t0
+        assert log.has_index and log.start_ns == log.summary().start_ns == t0
         assert log.summary().duration == 0.5
         assert len(list(log.events(start=0, end=0.2))) == 2
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pdlogkit import open_log
 from pdlogkit.cli import main
 from pdlogkit.cli.common import BAD_INPUT, OK, PROBLEMS, USAGE
 
@@ -135,7 +136,8 @@ def test_slice_merge_and_index(synth_log, container, tmp_path):
     assert main(["slice", str(container), str(part), "--start", "1", "--end", "2", "--kinds", "image"]) == OK
     assert part.stat().st_size > 0
     merged = tmp_path / "merged.pdlz"
-    assert main(["merge", str(merged), str(container), str(part)]) == OK
+    assert main(["merge", str(container), str(part), "-o", str(merged)]) == OK
+    assert open_log(merged).summary().events == open_log(container).summary().events + open_log(part).summary().events
     classic = tmp_path / "c.bin"
     classic.write_bytes(synth_log.read_bytes())
     assert main(["index", str(classic)]) == OK

@@ -407,4 +407,4 @@ def test_a_script_that_ends_without_stop_leaves_a_complete_log(gateway, tmp_path
     assert len(events) >= recorded_before_exit > 0  # nothing queued was lost at exit
     assert log.truncation is None
     if name.endswith(".pdlz"):
-        assert log.indexed  # closed properly: the index was written
+        assert log.has_index  # closed properly: the index was written

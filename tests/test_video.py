@@ -475,7 +475,9 @@ def test_progress_counts_log_seconds_and_reaches_its_total(tmp_path: Path, frame
 
     def run(**window: float) -> tuple[list[tuple[float, float | None]], float]:
         calls: list[tuple[float, float | None]] = []
-        summary = write_video(log, tmp_path / "p.mov", codec="copy", progress=lambda *a: calls.append(a), **window)
+        summary = write_video(
+            log, tmp_path / "p.mov", codec="copy", overwrite=True, progress=lambda *a: calls.append(a), **window
+        )
         return calls, summary.duration
 
     # A window given: its length is the total, and the last call reaches it even though the frames stop at 2 s.

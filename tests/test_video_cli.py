@@ -27,11 +27,13 @@ def decoded(path: Path) -> list[av.VideoFrame]:
 @pytest.fixture(scope="module")
 def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 s of camera at 10 fps, 160x120, plus one frame with no timestamp."""
-    path = tmp_path_factory.mktemp("video") / "run.bin"
-    write_log(path, 3.0, fps=10, frame_size=(160, 120), seed=9)
-    with open_log(path) as log:
+    folder = tmp_path_factory.mktemp("video")
+    write_log(folder / "camera.bin", 3.0, fps=10, frame_size=(160, 120), seed=9)
+    path = folder / "run.bin"
+    with open_log(folder / "camera.bin") as log, ClassicWriter(path) as w:
+        for event in log:
+            w.write(event.payload)
         jpeg = next(log.events(kinds=["image"])).message.image.image_data
-    with ClassicWriter(path, append=True) as w:
         w.write(PurpleDropEvent(image=Image(image_data=jpeg)).SerializeToString())
     return path
 

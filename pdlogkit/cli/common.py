@@ -1,16 +1,21 @@
-"""What every command shares: exit codes, progress on a terminal, JSON output."""
+"""What every command shares: exit codes, argument types, progress on a terminal, JSON output."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import json
+import math
+import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from ..errors import GatewayUnreachable, LogFormatError, PdlogkitError
+from ..errors import GatewayUnreachable, LogReadError, OutputError, PdlogkitError
 
 #: Exit codes of every pdlogkit command.
 OK = 0
@@ -18,7 +23,84 @@ PROBLEMS = 1  # the command ran and found or caused problems (verify, recover wi
 USAGE = 2  # wrong arguments, or the feature is not available
 BAD_INPUT = 3  # a log could not be read: missing, unreadable, not a log
 UNREACHABLE = 4  # the gateway could not be reached
-INTERRUPTED = 130
+INTERRUPTED = 130  # Ctrl-C
+TERMINATED = 143  # SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C, so outputs being written are removed."""
+
+
+# ---------------------------------------------------------------- argument types
+
+#: The largest number of seconds an option takes (about 300 years).
+MAX_SECONDS = 1e10
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of {what}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of {what}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds, zero or more."""
+    value = _number(text, "seconds")
+    if not 0 <= value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to {MAX_SECONDS:g} seconds")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds, more than zero."""
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def megabytes(text: str) -> float:
+    """A finite, positive size in megabytes (at most a terabyte)."""
+    value = _number(text, "megabytes")
+    if not 0 < value <= 1e6:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and at most 1000000 megabytes")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0-65535 (0: a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535; 0 picks a free one)")
+    return value
+
+
+def time_bound(text: str) -> float | dt.datetime:
+    """A window bound: seconds from the log's start, or an ISO 8601 date-time with a time zone."""
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value) or abs(value) > MAX_SECONDS:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds (at most {MAX_SECONDS:g})")
+        return value
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither seconds from the start nor an ISO date-time (2026-01-01T10:00:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one (Z or +01:00)")
+    return when
 
 
 def fmt_bytes(n: float) -> str:
@@ -108,18 +190,38 @@ def print_json(data: Any, stream: TextIO | None = None) -> None:
     (stream or sys.stdout).write("\n")
 
 
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises `Terminated` in the main thread (commands that stop cleanly on it install their own)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(*_: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace, prog: str = "pdlogkit") -> int:
     """Call a command, turning pdlogkit errors into a one-line message and an exit code."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_unwinds():
             warnings.simplefilter("ignore")  # truncation and the like are reported by the commands themselves
             return int(func(args) or 0)
     except GatewayUnreachable as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return UNREACHABLE
-    except LogFormatError as exc:
+    except LogReadError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return BAD_INPUT
+    except OutputError as exc:  # a write failure: the output is not left half-written
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return PROBLEMS
     except PdlogkitError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return PROBLEMS
@@ -136,3 +238,6 @@ def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespa
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except Terminated:
+        print(f"{prog}: terminated", file=sys.stderr)
+        return TERMINATED

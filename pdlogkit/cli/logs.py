@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
+import stat
 import sys
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
-from .. import logtools
+from .. import ops
 from ..errors import TruncatedLogWarning
 from ..events import KINDS
+from ..files.indexed_writer import LEVEL
 from ..log import FORMATS, open_log
-from ..timeline import log_clock
-from .common import BAD_INPUT, OK, PROBLEMS, Progress, fmt_bytes, fmt_duration, print_json
+from ..render import event_dicts
+from ..reports import RecoverReport, RecoverStatus, WriteReport
+from .common import (
+    BAD_INPUT,
+    OK,
+    PROBLEMS,
+    USAGE,
+    Progress,
+    fmt_bytes,
+    fmt_duration,
+    print_json,
+    time_bound,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add info, cat, convert, index, slice, merge, verify and recover."""
     p = subparsers.add_parser("info", help="what a log holds: time span, counts, rates, sizes, gaps")
-    p.add_argument("log", metavar="LOG")
+    p.add_argument("log", metavar="LOG", help="a log file (or a FIFO), or - for a log streamed to stdin")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_info)
 
@@ -41,9 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "convert",
         help="convert a log between classic and indexed container (either direction)",
         description="Copy every event of IN into OUT. The format comes from OUT's extension "
-        "(.pdlz: indexed container, else classic) unless --format says.",
+        "(.pdlz: indexed container, else classic) unless --format says. OUT appears only once complete.",
     )
-    p.add_argument("src", metavar="IN")
+    p.add_argument("src", metavar="IN", help="a log file, or - for a log streamed to stdin")
     p.add_argument("dst", metavar="OUT")
     _output_options(p)
     p.set_defaults(func=_convert)
@@ -55,23 +67,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("log", metavar="LOG")
     p.set_defaults(func=_index)
 
-    p = subparsers.add_parser("slice", help="write a time window and/or some kinds of a log to a new log")
+    p = subparsers.add_parser(
+        "slice",
+        help="write a time window and/or some kinds of a log to a new log",
+        description="Write the events of IN in the window [--start, --end) and of --kinds to OUT. A window "
+        "outside the log, or one without any such event, writes nothing (exit 1).",
+    )
     p.add_argument("src", metavar="IN")
     p.add_argument("dst", metavar="OUT")
     _window_options(p)
     _output_options(p)
     p.set_defaults(func=_slice)
 
-    p = subparsers.add_parser("merge", help="merge logs into one, ordered by time")
-    p.add_argument("dst", metavar="OUT")
+    p = subparsers.add_parser(
+        "merge",
+        help="merge logs into one, ordered by time: merge IN... -o OUT",
+        description="Merge the events of every IN into OUT (-o), ordered by time on each log's clock.",
+    )
     p.add_argument("sources", metavar="IN", nargs="+")
+    p.add_argument("-o", "--output", metavar="OUT", help="the merged log to write (required)")
     _output_options(p)
     p.set_defaults(func=_merge)
 
     p = subparsers.add_parser(
         "verify",
-        help="check a log: checksums, index, truncation, payloads, ordering",
-        description="Check a log end to end. Exit 0 if sound, 1 if problems were found, 3 if it cannot be read.",
+        help="check a log: checksums, index, truncation, payloads, ordering, missing events",
+        description="Check a log end to end. Exit 0 if sound, 1 if problems were found, 3 if it cannot be read "
+        "or is not a log.",
     )
     p.add_argument("log", metavar="LOG")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -80,30 +102,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p = subparsers.add_parser(
         "recover",
         help="save every readable event of a damaged log into a proper file",
-        description="Save every readable event of IN (cut short, corrupt chunks, no index) into OUT. "
-        "Exit 0: nothing lost; 1: some events lost; 3: nothing recoverable.",
+        description="Save every readable event of IN (cut short, corrupt chunks, no index, zero padding) into "
+        "OUT, which records what was lost. Exit 0: nothing lost; 1: some events lost; 3: nothing recoverable.",
     )
     p.add_argument("src", metavar="IN")
     p.add_argument("dst", metavar="OUT")
     _output_options(p)
     p.set_defaults(func=_recover)
-
-
-def time_bound(text: str) -> float | dt.datetime:
-    """A window bound: seconds from the log's start, or an ISO 8601 date-time with a time zone."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither seconds from the start nor an ISO date-time (2026-01-01T10:00:00Z)"
-        ) from None
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one (Z or +01:00)")
-    return when
 
 
 def _window_options(p: argparse.ArgumentParser) -> None:
@@ -115,8 +120,9 @@ def _window_options(p: argparse.ArgumentParser) -> None:
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, help="output format (default: from OUT's extension)")
     p.add_argument(
-        "--level", type=_level, default=logtools.LEVEL, metavar="N", help="zstd level for containers (1-19; default 3)"
+        "--level", type=_level, default=LEVEL, metavar="N", help="zstd level for containers (1-19; default 3)"
     )
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -130,7 +136,26 @@ def _level(text: str) -> int:
     return level
 
 
-def _with_progress(label: str, total: int, work: Callable[[Callable[[int], None]], Any]) -> Any:
+def _input(name: str) -> str | BinaryIO:
+    """A log argument: a path, or - for stdin."""
+    return sys.stdin.buffer if name == "-" else name
+
+
+def _size(*names: str) -> int | None:
+    """Total size of the named regular files, for a progress bar (None if one is a stream)."""
+    total = 0
+    for name in names:
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        total += st.st_size
+    return total
+
+
+def _with_progress(label: str, total: int | None, work: Callable[[Callable[[int], None]], Any]) -> Any:
     with Progress(total, label) as bar:
         return work(bar.update)
 
@@ -139,10 +164,11 @@ def _with_progress(label: str, total: int, work: Callable[[Callable[[int], None]
 
 
 def _info(args: argparse.Namespace) -> int:
-    with open_log(args.log) as log:
+    with open_log(_input(args.log)) as log:
         summary = log.summary()
+        markers = log.markers()
     if args.json:
-        print_json(summary.to_dict())
+        print_json({**summary.to_dict(), "markers": markers})
         return OK
     rows = [
         ("file", f"{summary.path} ({summary.format}, {fmt_bytes(summary.file_size)})"),
@@ -169,6 +195,8 @@ def _info(args: argparse.Namespace) -> int:
         print(f"{kind:<20} {count:>9} {rates[kind]:>8.2f} {fmt_bytes(summary.sizes[kind]):>10}")
     for a, b in summary.gaps:
         print(f"gap: no events from {a:.1f} s to {b:.1f} s")
+    for marker in markers:
+        print(f"marker: {marker.get('time')} {marker.get('text', '')}")
     if summary.truncation:
         print(f"truncated: {summary.truncation}")
     for problem in summary.problems:
@@ -180,20 +208,11 @@ def _cat(args: argparse.Namespace) -> int:
     # A truncation or damage goes to stderr, one line each, after the events: stdout stays JSON lines.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedLogWarning)
-        if args.log == "-":
-            if args.start is not None or args.end is not None:
-                raise ValueError("--start/--end need a log file, not a stream")
-            events = logtools.stream_events(sys.stdin.buffer, kinds=args.kinds)
-            _print_lines(logtools.event_dict(t, e, with_images=args.with_images) for t, e in log_clock(events))
-            problems: list[str] = []
-        else:
-            with open_log(args.log) as log:
-                _print_lines(
-                    logtools.event_dicts(
-                        log, kinds=args.kinds, start=args.start, end=args.end, with_images=args.with_images
-                    )
-                )
-                problems = list(getattr(log, "problems", []))
+        with open_log(_input(args.log)) as log:
+            _print_lines(
+                event_dicts(log, kinds=args.kinds, start=args.start, end=args.end, with_images=args.with_images)
+            )
+            problems = [str(d) for d in log.problems]
     for line in [str(w.message) for w in caught if issubclass(w.category, TruncatedLogWarning)] + problems:
         print(f"warning: {line}", file=sys.stderr)
     return OK
@@ -210,9 +229,9 @@ def _print_lines(items: Iterable[dict[str, Any]]) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _print_write(report: logtools.WriteReport, as_json: bool) -> None:
+def _print_write(report: WriteReport, as_json: bool) -> None:
     if as_json:
-        print_json(report.__dict__)
+        print_json(report.to_dict())
         return
     print(
         f"{report.output}: {report.events} events, {report.format}, {fmt_bytes(report.bytes_out)} "
@@ -222,35 +241,32 @@ def _print_write(report: logtools.WriteReport, as_json: bool) -> None:
         print(f"note: {note}")
 
 
+def _write_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"format": args.format, "level": args.level, "overwrite": args.force}
+
+
 def _convert(args: argparse.Namespace) -> int:
     report = _with_progress(
         "convert",
-        os.path.getsize(args.src),
-        lambda p: logtools.convert(args.src, args.dst, format=args.format, level=args.level, progress=p),
+        _size(args.src) if args.src != "-" else None,
+        lambda p: ops.convert(_input(args.src), args.dst, progress=p, **_write_options(args)),
     )
     _print_write(report, args.json)
     return OK
 
 
 def _index(args: argparse.Namespace) -> int:
-    path = _with_progress("index", os.path.getsize(args.log), lambda p: logtools.index_log(args.log, progress=p))
-    print(f"{args.log}: is a container, indexed already" if path is None else f"wrote {path}")
+    path = _with_progress("index", _size(args.log), lambda p: ops.index_log(args.log, progress=p))
+    print(f"{args.log}: has an index of its own (a container)" if path is None else f"wrote {path}")
     return OK
 
 
 def _slice(args: argparse.Namespace) -> int:
     report = _with_progress(
         "slice",
-        os.path.getsize(args.src),
-        lambda p: logtools.slice_log(
-            args.src,
-            args.dst,
-            start=args.start,
-            end=args.end,
-            kinds=args.kinds,
-            format=args.format,
-            level=args.level,
-            progress=p,
+        _size(args.src),
+        lambda p: ops.slice_log(
+            args.src, args.dst, start=args.start, end=args.end, kinds=args.kinds, progress=p, **_write_options(args)
         ),
     )
     _print_write(report, args.json)
@@ -258,18 +274,24 @@ def _slice(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    total = sum(os.path.getsize(s) for s in args.sources)
+    if args.output is None:
+        print(
+            "pdlogkit merge: give the output with -o: pdlogkit merge IN... -o OUT "
+            "(the first argument is no longer taken as the output)",
+            file=sys.stderr,
+        )
+        return USAGE
     report = _with_progress(
         "merge",
-        total,
-        lambda p: logtools.merge_logs(args.dst, args.sources, format=args.format, level=args.level, progress=p),
+        _size(*args.sources),
+        lambda p: ops.merge_logs(args.output, args.sources, progress=p, **_write_options(args)),
     )
     _print_write(report, args.json)
     return OK
 
 
 def _verify(args: argparse.Namespace) -> int:
-    report = _with_progress("verify", os.path.getsize(args.log), lambda p: logtools.verify_log(args.log, progress=p))
+    report = _with_progress("verify", _size(args.log), lambda p: ops.verify_log(args.log, progress=p))
     if args.json:
         print_json(report.to_dict())
     else:
@@ -284,15 +306,16 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace) -> int:
-    report = _with_progress(
+    report: RecoverReport = _with_progress(
         "recover",
-        os.path.getsize(args.src),
-        lambda p: logtools.recover_log(args.src, args.dst, format=args.format, level=args.level, progress=p),
+        _size(args.src),
+        lambda p: ops.recover_log(args.src, args.dst, progress=p, **_write_options(args)),
     )
     if args.json:
-        print_json(report.__dict__)
+        print_json(report.to_dict())
     else:
-        print(f"{report.output}: {report.status}; {report.events} events saved ({report.format})")
+        saved = f"{report.events} events saved ({report.format})" if report.bytes_out else "nothing written"
+        print(f"{report.output}: {report.status.value}; {saved}")
         for item in report.lost:
             print(f"lost: {item}")
-    return {logtools.NOTHING_LOST: OK, logtools.SOME_LOST: PROBLEMS}.get(report.status, BAD_INPUT)
+    return {RecoverStatus.NOTHING_LOST: OK, RecoverStatus.SOME_LOST: PROBLEMS}.get(report.status, BAD_INPUT)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..events import KINDS, Event
 from ..record import DEFAULT_URI, RecorderStatus, SegmentSummary, record_session
-from .common import StatusLine, fmt_bytes, fmt_duration, print_json, run
+from .common import StatusLine, fmt_bytes, fmt_duration, megabytes, positive_seconds, print_json, run, seconds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,37 +27,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("uri", metavar="URI", help=f"the gateway's websocket, e.g. {DEFAULT_URI}")
     p.add_argument("out", metavar="OUT", help="the log file to write")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")
     p.add_argument("--include", nargs="+", choices=KINDS, metavar="KIND", help="record only these kinds")
     p.add_argument("--exclude", nargs="+", choices=KINDS, metavar="KIND", help="do not record these kinds")
     p.add_argument(
         "--pre-roll",
-        type=float,
+        type=seconds,
         default=0.0,
         metavar="S",
         help="keep the last S seconds in memory and start recording, with them first, on Enter "
         "(on a terminal) or SIGUSR1",
     )
-    p.add_argument("--split-size", type=float, metavar="MB", help="start a new file every MB megabytes")
-    p.add_argument("--split-duration", type=float, metavar="S", help="start a new file every S seconds")
+    p.add_argument("--split-size", type=megabytes, metavar="MB", help="start a new file every MB megabytes")
+    p.add_argument("--split-duration", type=positive_seconds, metavar="S", help="start a new file every S seconds")
     p.add_argument("--format", choices=("classic", "indexed"), help="log format (default: from OUT's extension)")
-    p.add_argument("--max-message-size", type=float, default=64, metavar="MB", help="largest message (default 64)")
+    p.add_argument("--max-message-size", type=megabytes, default=64, metavar="MB", help="largest message (default 64)")
     p.add_argument(
         "--connect-timeout",
-        type=float,
+        type=seconds,
         default=5.0,
         metavar="S",
         help="give up if the gateway is not reached (default 5)",
     )
+    p.add_argument("--force", action="store_true", help="replace OUT (and split files) if they exist")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_record)
 
 
 def _record(args: argparse.Namespace) -> int:
-    for name in ("duration", "split_size", "split_duration"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be > 0")
     status_line = StatusLine()
     with _stop_signals() as stop, _begin_trigger(args.pre_roll, status_line.enabled) as begin:
         summaries = record_session(
@@ -75,6 +72,7 @@ def _record(args: argparse.Namespace) -> int:
             format=args.format,
             max_message_size=round(args.max_message_size * 1e6),
             connect_timeout=args.connect_timeout,
+            overwrite=args.force,
         )
         status_line.close()
     _print_summaries(summaries, args.json)
@@ -150,6 +148,7 @@ def pdrecord_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pdrecord", description="Record the PurpleDrop event stream until Ctrl-C.")
     parser.add_argument("--host", default=DEFAULT_URI, help=f"the gateway's websocket (default {DEFAULT_URI})")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each event's kind")
+    parser.add_argument("--force", action="store_true", help="replace FILENAME if it exists")
     parser.add_argument("filename", metavar="FILENAME")
     args = parser.parse_args(argv)
 
@@ -164,7 +163,11 @@ def pdrecord_main(argv: Sequence[str] | None = None) -> int:
                     stop.set()
 
             summaries = record_session(
-                args.host, args.filename, stop=stop, on_event=print_kind if args.verbose else None
+                args.host,
+                args.filename,
+                stop=stop,
+                on_event=print_kind if args.verbose else None,
+                overwrite=args.force,
             )
         _print_summaries(summaries, as_json=False, stream=sys.stderr)  # stdout carries the kinds
         return 0

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ..video import CODECS, PRESETS, VideoSummary, write_video
-from .common import Progress, fmt_bytes, fmt_duration, print_json, run
+from .common import Progress, fmt_bytes, fmt_duration, print_json, run, time_bound
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("log", metavar="LOG", help="the log to read")
     p.add_argument("out", metavar="OUT", help="the video file to write (.mp4, .mov, .mkv)")
-    p.add_argument("--start", type=float, metavar="S", help="begin S seconds after the log's start")
-    p.add_argument("--end", type=float, metavar="S", help="end S seconds after the log's start")
+    p.add_argument("--start", type=time_bound, metavar="S", help="begin S seconds after the log's start")
+    p.add_argument("--end", type=time_bound, metavar="S", help="end S seconds after the log's start")
     p.add_argument(
         "--codec",
         choices=CODECS,
@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--crf", type=int, default=23, metavar="N", help="H.264 quality, 0-51, lower is better (default 23)")
     p.add_argument("--preset", choices=PRESETS, default="medium", help="H.264 speed/size trade-off (default medium)")
     p.add_argument("--fps", type=float, metavar="N", help="constant frame rate N instead of the frames' own times")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_video)
 
@@ -54,6 +55,7 @@ def _video(args: argparse.Namespace) -> int:
             crf=args.crf,
             preset=args.preset,
             fps=args.fps,
+            overwrite=args.force,
             progress=progress if bar.enabled else None,
         )
     if args.json:
@@ -94,9 +96,10 @@ def pdlog_main(argv: Sequence[str] | None = None) -> int:
         help="write the log's camera frames to this video file (H.264; .mp4, .mov or .mkv)",
     )
     parser.add_argument("logfile", metavar="LOGFILE")
+    parser.add_argument("--force", action="store_true", help="replace the video file if it exists")
     args = parser.parse_args(argv)
     # The same arguments as `pdlogkit video LOGFILE OUT`, defaults and all.
     commands = argparse.ArgumentParser(prog="pdlog")
     register(commands.add_subparsers())
-    video = commands.parse_args(["video", "--", args.logfile, args.video])
+    video = commands.parse_args(["video", *(["--force"] if args.force else []), "--", args.logfile, args.video])
     return run(_video, video, prog="pdlog")

@@ -24,7 +24,7 @@ class BackgroundWriter:
     """
 
     def __init__(self, writer: LogWriter, *, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
-        self._writer = writer
+        self._writer: Any = writer
         self.format = writer.format
         self.path = writer.path
         self._max_pending = max_pending_bytes
@@ -82,6 +82,31 @@ class BackgroundWriter:
         finally:
             if error is not None:
                 raise error
+
+    def abort(self) -> None:
+        """Stop the thread (dropping what is queued) and give up the wrapped writer."""
+        with self._lock:
+            self._closing = True
+            self._pending = []
+            self._pending_bytes = 0
+            self._work.notify()
+        self._thread.join()
+        self._writer.abort()
+
+    @property
+    def events_in_file(self) -> int:
+        """Events whose bytes reached the file whole (exact after a failure, once closed)."""
+        return int(self._writer.events_in_file)
+
+    @property
+    def bytes_in_file(self) -> int:
+        """Bytes of those events' records (or chunks)."""
+        return int(self._writer.bytes_in_file)
+
+    @property
+    def counts_in_file(self) -> dict[str, int]:
+        """Those events, counted by kind."""
+        return dict(self._writer.counts_in_file)
 
     def _wait_drained(self) -> None:
         with self._lock:  # _pending_bytes counts the batch being written too

@@ -1,253 +1,49 @@
-"""Reading and writing indexed containers (`.pdlz`) on files and streams.
+"""Reading indexed containers (`.pdlz`): from any seekable source through the index, or from a stream.
 
-The writer keeps two open chunks, one for camera frames (stored as is) and one for
-every other kind (zstd); both close together at a size or an age, on `flush()`
-and on `close()`, which also writes the index and trailer. The reader uses the
-index when the file has one and otherwise scans chunk headers, skipping bodies by
-length; it reads events in the order they were written (by sequence number),
-touching only the chunks that hold the kinds and times asked for.
+The seekable reader uses the index when the file has one and otherwise walks the
+chunk headers, skipping bodies by length; the stream reader walks chunk after
+chunk. Both walk with the one pure walker, `formats.container.next_block`. Events
+come in the order they were written (by sequence number), and only the chunks
+holding the kinds and times asked for are read.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import heapq
-import io
 import os
-import time
 import warnings
+from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO
-
-import zstandard
 
 from ..errors import LogFormatError, TruncatedLogWarning
 from ..events import Event
 from ..formats import container as fmt
-from ..formats.classic import Truncation
+from ..formats.common import CutKind, Damage, DamageKind, Truncation, zero_prefix
 from ..summary import SummaryBuilder
+from .indexed_writer import CHUNK_AGE_NS, CHUNK_SIZE, IMAGE_CHUNK_SIZE, LEVEL, IndexedWriter
+from .sources import FileSource, Source
 
-#: Defaults of the chunking policy (see specs/container.md, "Writer policy").
-CHUNK_SIZE = 1 << 20
-IMAGE_CHUNK_SIZE = 8 << 20
-CHUNK_AGE_NS = 1_000_000_000
-LEVEL = 3
-
-_MAX_CHUNK_HEADER = fmt.CHUNK_FIXED_SIZE + 5 * fmt.KIND_SLOTS + 4
 # A stream reader yields buffered records out of sequence order once this much is held
 # (only a file with lost chunks gets there; a writer's chunks interleave within a second).
 _STREAM_HOLD = 64 << 20
 _HELD_ENTRY = 64  # what holding one record costs besides its payload (counted for unwanted ones too)
+_RESYNC_BLOCK = 1 << 20
+#: Damage that stops a strict read (after the events before it): bytes where a chunk should be.
+_STOPS_STRICT = frozenset({DamageKind.NOT_A_CHUNK, DamageKind.ZERO_RUN})
 
 
-class IndexedWriter:
-    """Writes an indexed container; same interface as `ClassicWriter`.
+def cut_header(head: bytes, size: int) -> Truncation | None:
+    """The truncation of data of `size` bytes starting with `head` that ends inside a container header, else None.
 
-    `write` buffers; a chunk is compressed and written when it reaches its size or
-    age. `flush()` closes the open chunks and hands them to the OS, so a crash after
-    it loses nothing written before it; `close()` also writes the index and syncs.
+    `head` is the data's first `FILE_HEAD_SIZE` bytes (fewer if it is shorter).
     """
-
-    format = "indexed"
-
-    def __init__(
-        self,
-        target: str | os.PathLike[str] | BinaryIO,
-        *,
-        metadata: dict[str, Any] | None = None,
-        level: int = LEVEL,
-        chunk_size: int = CHUNK_SIZE,
-        image_chunk_size: int = IMAGE_CHUNK_SIZE,
-        chunk_age_ns: int = CHUNK_AGE_NS,
-    ) -> None:
-        header: dict[str, Any] = {
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "time_source": "received",
-        }
-        header.update(metadata or {})
-        encoded = fmt.encode_header(header)  # ValueError before the file is created
-        if isinstance(target, (str, os.PathLike)):
-            self.path: str | None = os.fspath(target)
-            self._file: BinaryIO = open(target, "wb")  # noqa: SIM115
-            self._owned = True
-        else:
-            self.path = getattr(target, "name", None) if isinstance(getattr(target, "name", None), str) else None
-            self._file = target
-            self._owned = False
-        self.metadata = header
-        self._compressor = zstandard.ZstdCompressor(level=level)
-        self._chunk_size = chunk_size
-        self._image_chunk_size = image_chunk_size
-        self._age = chunk_age_ns
-        self._sensors: list[tuple[int, int, bytes]] = []
-        self._images: list[tuple[int, int, bytes]] = []
-        self._sensor_bytes = 0
-        self._image_bytes = 0
-        self._open_since: int | None = None
-        self._chunks: list[fmt.ChunkInfo] = []
-        self._summary = SummaryBuilder()
-        self.events_written = 0
-        self.bytes_written = 0
-        self.closed = False
-        self._failed: BaseException | None = None
-        self._put(encoded)
-        self.flush()  # the header reaches the file at once: a recorder killed early leaves a readable empty log
-
-    def _put(self, data: bytes) -> None:
-        self._check_failed()
-        try:
-            self._file.write(data)
-        except BaseException as exc:
-            # Part of `data` may be on disk: offsets from here on are unknown, so nothing more is written.
-            self._failed = exc
-            raise
-        self.bytes_written += len(data)
-
-    def _check_failed(self) -> None:
-        if self._failed is not None:
-            raise OSError(
-                getattr(self._failed, "errno", None),
-                f"an earlier write to {self.path or 'the log'} failed ({self._failed}); "
-                "the file ends at its last complete chunk and reads by scanning",
-            )
-
-    def write(self, payload: bytes, received_ns: int | None = None) -> None:
-        """Append one event received at `received_ns` (Unix ns; now if None).
-
-        After a failed write (a full disk) every further write raises `OSError`.
-        """
-        if self.closed:
-            raise ValueError("write to a closed log writer")
-        self._check_failed()
-        t = time.time_ns() if received_ns is None else received_ns
-        if self._open_since is None:
-            self._open_since = t
-        elif t - self._open_since >= self._age:
-            self._close_chunks()
-            self._open_since = t
-        size = len(payload)
-        code = fmt.kind_code(payload)
-        if code == fmt.IMAGE_CODE:
-            self._images.append((self.events_written, t, payload))
-            self._image_bytes += size
-        else:
-            self._sensors.append((self.events_written, t, payload))
-            self._sensor_bytes += size
-        self.events_written += 1
-        self._summary.add(fmt.KIND_NAMES[code], size, t)
-        if self._sensor_bytes >= self._chunk_size or self._image_bytes >= self._image_chunk_size:
-            self._close_chunks()
-
-    def _close_chunks(self) -> None:
-        # Each lane is emptied as soon as its chunk is written, so a failure in the other never writes it twice.
-        if self._sensors:
-            self._write_chunk(self._sensors, self._compressor)
-            self._sensors = []
-            self._sensor_bytes = 0
-        if self._images:
-            self._write_chunk(self._images, None)
-            self._images = []
-            self._image_bytes = 0
-        self._open_since = None
-
-    def _write_chunk(self, records: list[tuple[int, int, bytes]], compressor: zstandard.ZstdCompressor | None) -> None:
-        data = fmt.encode_chunk(records, records[0][0], compressor=compressor)
-        info = fmt.decode_chunk_header(data, self.bytes_written)
-        self._put(data)  # one write: a crash leaves at most this chunk incomplete
-        self._chunks.append(info)
-
-    def flush(self) -> None:
-        """Close the open chunks and hand everything to the operating system."""
-        self._close_chunks()
-        try:
-            self._file.flush()
-        except BaseException as exc:
-            self._failed = exc
-            raise
-
-    def sync(self) -> None:
-        """Flush and ask the operating system to put the file on disk."""
-        self.flush()
-        with contextlib.suppress(OSError, AttributeError, io.UnsupportedOperation):
-            os.fsync(self._file.fileno())
-
-    def statistics(self) -> dict[str, Any]:
-        """The statistics the index will hold: what `summary()` reports without a scan."""
-        return self._summary.to_stats()
-
-    def close(self) -> None:
-        """Write the last chunks, the index and the trailer; sync; close (a file object passed in is not closed).
-
-        After a failed write it only closes: the file has no index and reads by scanning.
-        """
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            if self._failed is not None:
-                return
-            self._close_chunks()
-            index_offset = self.bytes_written
-            index = fmt.encode_index(
-                fmt.Index.from_chunks(self._chunks, self.statistics()), compressor=self._compressor
-            )
-            self._put(index)
-            self._put(fmt.encode_trailer(index_offset, len(index)))
-            self._file.flush()
-            with contextlib.suppress(OSError, AttributeError, io.UnsupportedOperation):
-                os.fsync(self._file.fileno())
-        finally:
-            if self._owned:
-                if self._failed is None:
-                    self._file.close()
-                else:  # closing flushes what the failed write left buffered, and fails again
-                    with contextlib.suppress(OSError):
-                        self._file.close()
-
-    def __enter__(self) -> IndexedWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-@dataclass(frozen=True)
-class ChunkTruncation(Truncation):
-    """A container that ends inside a chunk (or its header): the rest of the file is that chunk's first bytes."""
-
-    def __str__(self) -> str:
-        return f"file ends inside the chunk at byte {self.offset}: {self.available} of {self.needed} bytes present"
-
-
-@dataclass(frozen=True)
-class HeaderTruncation(Truncation):
-    """A container that ends inside its file header: nothing was recorded."""
-
-    def __str__(self) -> str:
-        return f"file ends inside the header, nothing recorded: {self.available} of {self.needed} bytes present"
-
-
-def _cut_header(head: bytes, size: int) -> HeaderTruncation | None:
-    """The truncation of a file of `size` bytes starting with `head` that ends inside its header, else None."""
     if not head or not (fmt.MAGIC.startswith(head[: len(fmt.MAGIC)]) or fmt.is_container(head)):
         return None
     if len(head) < fmt.FILE_HEAD_SIZE:
-        return HeaderTruncation(0, fmt.FILE_HEAD_SIZE, size)
+        return Truncation(0, fmt.FILE_HEAD_SIZE, size, CutKind.HEADER)
     need = fmt.header_size_needed(head)
-    return HeaderTruncation(0, need, size) if size < need else None
-
-
-@dataclass(frozen=True)
-class Damage:
-    """A stretch of a container that cannot be read: where, and why."""
-
-    offset: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"byte {self.offset}: {self.reason}"
+    return Truncation(0, need, size, CutKind.HEADER) if size < need else None
 
 
 def _codes(kinds: Iterable[str] | None) -> frozenset[int] | None:
@@ -256,40 +52,62 @@ def _codes(kinds: Iterable[str] | None) -> frozenset[int] | None:
     return frozenset(fmt.KIND_CODES.get(k, 0) for k in kinds)
 
 
-class IndexedReader:
-    """An indexed container opened for reading (a regular file; see `read_indexed_stream` for pipes).
+def missing_events(seqs: array[int], first_seqs: list[int], offsets: list[int], end: int) -> list[Damage]:
+    """Damage for every gap in the sequence numbers `seqs` (all of a file's, read): events lost before writing.
 
-    With a valid index, opening reads the header, trailer and index only. Without
-    one (a file cut short, a recorder killed) it scans the chunk headers, skipping
-    bodies by length. `lenient` skips corrupt chunks and lists them in `problems`;
-    otherwise reading raises `LogFormatError` at the first one, after every event
-    before it. Several threads may read the same reader at once.
+    Each names the offset of the first chunk written after the gap (`end` if none).
+    """
+    ordered = sorted(seqs)
+    damage = []
+    expected = 0
+    rows = sorted(zip(first_seqs, offsets, strict=True))
+    for seq in ordered:
+        if seq > expected:
+            after = next((off for first, off in rows if first >= seq), end)
+            count = seq - expected
+            reason = f"{count} event{'s' if count > 1 else ''} missing (sequence numbers {expected} to {seq - 1})"
+            damage.append(Damage(after, DamageKind.MISSING_EVENTS, reason, count))
+        expected = max(expected, seq + 1)
+    return damage
+
+
+class IndexedReader:
+    """An indexed container opened for reading from a seekable source (see `read_indexed_stream` for pipes).
+
+    `source` is a path or a `Source` (a local file, bytes, a seekable file object,
+    a remote file). With a valid index, opening reads the header, trailer and index
+    only. Without one (a file cut short, a recorder killed) it walks the chunk
+    headers, skipping bodies by length. `lenient` skips corrupt chunks and lists
+    them in `problems`; otherwise reading raises `LogFormatError` at the first one,
+    after every event before it. Several threads may read the same reader at once.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, lenient: bool = False, verify: bool = True) -> None:
-        self.path = os.fspath(path)
+    def __init__(self, source: str | os.PathLike[str] | Source, *, lenient: bool = False, verify: bool = True) -> None:
+        self.source: Source = FileSource(source) if isinstance(source, (str, os.PathLike)) else source
+        self.path = self.source.name
         self.lenient = lenient
         #: Whether chunk bodies' checksums are checked on reading (the columns are checked always).
         self.verify = verify
-        self._fd = os.open(self.path, os.O_RDONLY)
         try:
             self._open()
         except BaseException:
-            os.close(self._fd)
+            self.source.close()
             raise
 
     def _open(self) -> None:
-        self.file_size = size = os.fstat(self._fd).st_size
-        #: Problems met so far: corrupt chunks skipped, a missing or unreadable index.
+        self.file_size = size = self.source.size
+        #: Problems met so far: corrupt chunks skipped, a missing or unreadable index, missing events.
         self.problems: list[Damage] = []
-        #: The chunk the file ends inside, if it was cut short.
+        #: Where the file ends early (inside a chunk, its header, or in zero padding), if it does.
         self.truncation: Truncation | None = None
         head = self._pread(fmt.FILE_HEAD_SIZE, 0)
         try:
-            cut = _cut_header(head, size)
+            # An empty file opened as a container (named .pdlz, say) was cut before its header.
+            cut = cut_header(head, size) if head else Truncation(0, fmt.FILE_HEAD_SIZE, 0, CutKind.HEADER)
             if cut is not None:  # a recorder killed while writing the header: an empty log, cut short
                 self.truncation = cut
-                self.metadata, self.header_size = {}, size
+                self.metadata: dict[str, Any] = {}
+                self.header_size = size
             else:
                 header_size = fmt.header_size_needed(head)
                 self.metadata, self.header_size = fmt.decode_header(self._pread(header_size, 0))
@@ -297,7 +115,8 @@ class IndexedReader:
             if not (self.lenient and fmt.is_container(head)):
                 raise LogFormatError(exc.reason, path=self.path, offset=exc.offset) from None
             # The metadata is lost, the chunks need not be: start at the first valid chunk.
-            self.problems.append(Damage(exc.offset or 0, f"header unreadable ({exc.reason}); metadata lost"))
+            reason = f"header unreadable ({exc.reason}); metadata lost"
+            self.problems.append(Damage(exc.offset or 0, DamageKind.HEADER, reason))
             self.metadata = {}
             first = self._resync(len(fmt.MAGIC))
             self.header_size = size if first is None else first
@@ -320,15 +139,20 @@ class IndexedReader:
                 self.index = index
                 self.data_end = index_offset
             except LogFormatError as exc:
-                self.problems.append(Damage(exc.offset or index_offset, f"index unreadable ({exc.reason}); scanned"))
+                reason = f"index unreadable ({exc.reason}); scanned"
+                self.problems.append(Damage(exc.offset or index_offset, DamageKind.INDEX, reason))
         #: Whether the file has a valid index (else its chunks were found by a scan).
         self.indexed = self.index is not None
         if self.index is None:
             self.index = fmt.Index.from_chunks(self._scan(), {})
+            self.problems.append(
+                Damage(self.data_end, DamageKind.NO_INDEX, "no index (the file was not closed properly)")
+            )
         #: Statistics from the index (None for a file read by scanning).
         self.stats: dict[str, Any] | None = self.index.stats if self.indexed else None
         self._masks: list[int] | None = None
         self._damage_seen: set[int] = set()
+        self._gaps_checked = False
 
     def _check_index(self, index: fmt.Index, index_offset: int) -> None:
         last = self.header_size - 1
@@ -338,69 +162,56 @@ class IndexedReader:
             last = off
 
     def _pread(self, n: int, offset: int) -> bytes:
-        return os.pread(self._fd, n, offset) if n > 0 and offset >= 0 else b""
+        return self.source.pread(n, offset)
 
     def _scan(self) -> list[fmt.ChunkInfo]:
         """Find every complete chunk by walking chunk headers; resynchronise past damage."""
         chunks: list[fmt.ChunkInfo] = []
         pos = self.header_size
         size = self.file_size
-        while pos < size:
-            fixed = self._pread(fmt.CHUNK_FIXED_SIZE, pos)
-            if fixed[:4] == fmt.INDEX_MAGIC or (len(fixed) < 4 and fmt.INDEX_MAGIC.startswith(fixed)):
-                self.data_end = pos
-                return chunks  # an index (or the start of one) without its trailer: the chunk area ends here
-            if len(fixed) < fmt.CHUNK_FIXED_SIZE and fmt.CHUNK_MAGIC.startswith(fixed[:4]):
-                self._cut(pos, fmt.CHUNK_FIXED_SIZE)
-                return chunks
-            reason = None
-            if fixed[:4] != fmt.CHUNK_MAGIC:
-                reason = f"expected a chunk, found {fixed[:4]!r}"
-            else:
-                need = fmt.chunk_header_size(fixed, pos)
-                if pos + need > size:
-                    self._cut(pos, need)
-                    return chunks
-                try:
-                    info = fmt.decode_chunk_header(self._pread(need, pos), pos)
-                except LogFormatError as exc:
-                    reason = exc.reason
-            if reason is not None:
-                self.problems.append(Damage(pos, reason))
-                nxt = self._resync(pos + 1)
-                if nxt is None:
-                    self.data_end = pos
-                    return chunks
-                pos = nxt
+        kinds = fmt.BlockKind
+        while True:
+            block = fmt.next_block(self._pread(fmt.MAX_CHUNK_HEADER, pos), pos, size - pos)
+            if block.kind is kinds.CHUNK:
+                assert block.chunk is not None
+                chunks.append(block.chunk)
+                pos = block.chunk.end_offset
                 continue
-            if info.end_offset > size:
-                self._cut(pos, info.header_size + info.stored_size)
-                return chunks
-            chunks.append(info)
-            pos = info.end_offset
+            if block.kind in (kinds.END, kinds.INDEX):
+                break
+            if block.kind is kinds.CUT:
+                self.truncation = Truncation(pos, block.needed, size - pos, CutKind.CHUNK)
+                break
+            if block.kind is kinds.ZEROS:
+                end = self.source.zero_run_end(pos)
+                if end >= size:
+                    self.truncation = Truncation(pos, 0, size - pos, CutKind.PADDING)
+                    break
+                reason = f"{end - pos} zero bytes where a chunk should start"
+                self.problems.append(Damage(pos, DamageKind.ZERO_RUN, reason))
+                nxt = self._resync(end)
+            else:
+                self.problems.append(Damage(pos, DamageKind.NOT_A_CHUNK, block.reason))
+                nxt = self._resync(pos + 1)
+            if nxt is None:
+                break
+            pos = nxt
         self.data_end = pos
         return chunks
 
-    def _cut(self, pos: int, needed: int) -> None:
-        self.truncation = ChunkTruncation(pos, needed, self.file_size - pos)
-        self.data_end = pos
-
     def _resync(self, pos: int) -> int | None:
-        """The offset of the next valid chunk header at or after `pos`, if any."""
-        block = 1 << 20
-        while pos < self.file_size:
-            data = self._pread(block + 3, pos)
-            at = data.find(fmt.CHUNK_MAGIC)
+        """The offset of the next valid chunk at or after `pos`, if any."""
+        size = self.file_size
+        while pos < size:
+            data = self._pread(_RESYNC_BLOCK + 3, pos)
+            at = fmt.find_chunk_magic(data)
             while at >= 0:
-                try:
-                    cand = pos + at
-                    info = fmt.decode_chunk_header(self._pread(_MAX_CHUNK_HEADER, cand)[:_MAX_CHUNK_HEADER], cand)
-                    if info.end_offset <= self.file_size:
-                        return cand
-                except LogFormatError:
-                    pass
-                at = data.find(fmt.CHUNK_MAGIC, at + 1)
-            pos += block
+                cand = pos + at
+                head = self._pread(fmt.MAX_CHUNK_HEADER, cand)
+                if fmt.next_block(head, cand, size - cand).kind is fmt.BlockKind.CHUNK:
+                    return cand
+                at = fmt.find_chunk_magic(data, at + 1)
+            pos += _RESYNC_BLOCK
         return None
 
     # ------------------------------------------------------------ reading
@@ -438,7 +249,7 @@ class IndexedReader:
         assert index is not None
         offset = index.offsets[i]
         try:
-            info = fmt.decode_chunk_header(self._pread(_MAX_CHUNK_HEADER, offset), offset)
+            info = fmt.decode_chunk_header(self._pread(fmt.MAX_CHUNK_HEADER, offset), offset)
             if info.first_seq != index.first_seqs[i] or info.records != index.records[i]:
                 raise LogFormatError("chunk header disagrees with the index", offset=offset)
             if info.end_offset > self.data_end:
@@ -456,7 +267,7 @@ class IndexedReader:
                 raise
             if exc.offset not in self._damage_seen:
                 self._damage_seen.add(exc.offset)  # type: ignore[arg-type]
-                self.problems.append(Damage(exc.offset or 0, exc.reason))
+                self.problems.append(Damage(exc.offset or 0, DamageKind.CORRUPT_CHUNK, exc.reason))
             return None
 
     def events(
@@ -472,6 +283,8 @@ class IndexedReader:
 
         A file cut short is reported once per read as a `TruncatedLogWarning` unless `warn` is false.
         `on_chunk` is called with each chunk read (a check like `verify` sees every chunk once).
+        A whole read (every kind, no window) also finds events missing from the sequence:
+        they are added to `problems`.
         """
         chosen = frozenset(kinds) if kinds is not None else None
         ids = self.select(chosen, lo, hi)
@@ -479,41 +292,55 @@ class IndexedReader:
         if stop is not None and not self.lenient:
             assert self.index is not None
             ids = [i for i in ids if self.index.offsets[i] < stop.offset]
-        loaded = self._loaded(ids, on_chunk)
+        whole = chosen is None and lo is None and hi is None and not self._gaps_checked
+        seqs: array[int] | None = array("Q") if whole else None
+        loaded = self._loaded(ids, on_chunk, seqs)
         yield from _merge(ids, self.index.first_seqs, loaded, _codes(chosen), lo, hi, self.path)  # type: ignore[union-attr]
         if stop is not None and not self.lenient:
             raise LogFormatError(stop.reason, path=self.path, offset=stop.offset)
+        if seqs is not None and not self._gaps_checked:
+            self._gaps_checked = True
+            assert self.index is not None
+            gaps = missing_events(seqs, self.index.first_seqs, self.index.offsets, self.data_end)
+            # Events of the corrupt chunks skipped are reported with them: only gaps they do not explain are new.
+            skipped = sum(self.index.records[i] for i in ids if self.index.offsets[i] in self._damage_seen)
+            if sum(d.events for d in gaps) != skipped:
+                self.problems.extend(gaps)
         if self.truncation is not None and warn:
             warnings.warn(f"{self.path}: {self.truncation}", TruncatedLogWarning, stacklevel=2)
 
     def _loaded(
-        self, ids: list[int], on_chunk: Callable[[fmt.ChunkInfo, fmt.ChunkRecords], None] | None = None
+        self,
+        ids: list[int],
+        on_chunk: Callable[[fmt.ChunkInfo, fmt.ChunkRecords], None] | None = None,
+        seqs: array[int] | None = None,
     ) -> Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None]:
         # A read-ahead thread was tried: on two shared cores the hand-offs cost more than they saved.
         for i in ids:
             chunk = self._load(i)
-            if chunk is not None and on_chunk is not None:
-                on_chunk(*chunk)
+            if chunk is not None:
+                if on_chunk is not None:
+                    on_chunk(*chunk)
+                if seqs is not None:
+                    seqs.extend(chunk[1].seqs)
             yield chunk
 
     def _first_damage(self) -> Damage | None:
-        damage = [d for d in self.problems if not d.reason.startswith(("index unreadable", "header unreadable"))]
+        damage = [d for d in self.problems if d.kind in _STOPS_STRICT]
         return min(damage, key=lambda d: d.offset) if damage else None
 
+    def reopen(self) -> IndexedReader:
+        """An independent reader of the same source, opened the same way."""
+        return IndexedReader(self.source.reopen(), lenient=self.lenient, verify=self.verify)
+
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self.source.close()
 
     def __enter__(self) -> IndexedReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
 
 
 def _positions(recs: fmt.ChunkRecords, codes: frozenset[int] | None, lo: int | None, hi: int | None) -> list[int]:
@@ -581,15 +408,40 @@ def _merge(
             heapq.heappop(heap)
 
 
-def _read_exact(f: BinaryIO, n: int) -> bytes:
-    parts = []
-    while n > 0:
-        block = f.read(n)
-        if not block:
-            break
-        parts.append(block)
-        n -= len(block)
-    return b"".join(parts)
+class _Peeker:
+    """Reads a stream ahead just enough for the walker: `peek(n)` without consuming, `take(n)` consuming."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._buf = b""
+        self.eof = False
+
+    def peek(self, n: int) -> bytes:
+        while len(self._buf) < n and not self.eof:
+            block = self._f.read(n - len(self._buf))
+            if not block:
+                self.eof = True
+                break
+            self._buf += block
+        return self._buf[:n]
+
+    def take(self, n: int) -> bytes:
+        data = self.peek(n)
+        self._buf = self._buf[len(data) :]
+        return data
+
+    def skip_zeros(self) -> int:
+        """Consume a run of zero bytes; return its length (stops at the first non-zero byte)."""
+        run = 0
+        while True:
+            data = self.peek(1 << 16)
+            if not data:
+                return run
+            zeros = zero_prefix(data)
+            self.take(zeros)
+            run += zeros
+            if zeros < len(data):
+                return run
 
 
 def read_indexed_stream(
@@ -601,108 +453,125 @@ def read_indexed_stream(
     lenient: bool = False,
     path: str | None = None,
     problems: list[Damage] | None = None,
+    truncation: list[Truncation] | None = None,
 ) -> Iterator[Event]:
     """Events of a container read front to back from a stream (a pipe, a socket): no seeking, no index.
 
     Events come in the order written. A stream cut short ends cleanly with a
-    `TruncatedLogWarning`; a corrupt chunk raises `LogFormatError`, or with `lenient`
-    is skipped and added to `problems`.
+    `TruncatedLogWarning` (and the cut appended to `truncation`, if given); a
+    corrupt chunk raises `LogFormatError`, or with `lenient` is skipped and added
+    to `problems`, as are events missing from the sequence.
     """
     codes = _codes(kinds)
-    head = _read_exact(f, fmt.FILE_HEAD_SIZE)
+    name = path or "stream"
+    stream = _Peeker(f)
+    problems = problems if problems is not None else []
+    head = stream.peek(fmt.FILE_HEAD_SIZE)
     try:
-        if len(head) < fmt.FILE_HEAD_SIZE and _cut_header(head, len(head)) is not None:
-            warnings.warn(f"{path or 'stream'}: {_cut_header(head, len(head))}", TruncatedLogWarning, stacklevel=2)
-            return
-        need = fmt.header_size_needed(head)
-        rest = _read_exact(f, need - len(head))
-        if len(head) + len(rest) < need:
-            cut = HeaderTruncation(0, need, len(head) + len(rest))
-            warnings.warn(f"{path or 'stream'}: {cut}", TruncatedLogWarning, stacklevel=2)
-            return
-        fmt.decode_header(head + rest)
+        cut = cut_header(head, len(head)) if len(head) < fmt.FILE_HEAD_SIZE else None
+        if cut is None:
+            need = fmt.header_size_needed(head)
+            header = stream.peek(need)
+            cut = cut_header(head, len(header))
+            if cut is None:
+                fmt.decode_header(stream.take(need))
     except LogFormatError as exc:
         raise LogFormatError(exc.reason, path=path, offset=exc.offset) from None
+    if cut is not None:
+        _report_cut(cut, name, truncation)
+        return
     pos = need
     heap: list[tuple[int, int, Event | None]] = []
-    order = 0
-    held = 0
-    next_seq = 0
-    cut: Truncation | None = None
+    order = held = next_seq = 0
+    cut = None
+    kinds_ = fmt.BlockKind
     while True:
-        fixed = _read_exact(f, fmt.CHUNK_FIXED_SIZE)
-        if fixed[:4] == fmt.INDEX_MAGIC or (len(fixed) < 4 and fmt.INDEX_MAGIC.startswith(fixed)):
-            break  # the index, or nothing more
-        if len(fixed) < fmt.CHUNK_FIXED_SIZE and fmt.CHUNK_MAGIC.startswith(fixed[:4]):
-            cut = ChunkTruncation(pos, fmt.CHUNK_FIXED_SIZE, len(fixed))
+        block = fmt.next_block(stream.peek(fmt.MAX_CHUNK_HEADER), pos, None)
+        if block.kind in (kinds_.END, kinds_.INDEX):
             break
-        try:
-            hsize = fmt.chunk_header_size(fixed, pos)
-            rest = _read_exact(f, hsize - len(fixed))
-            if len(rest) < hsize - len(fixed):
-                cut = ChunkTruncation(pos, hsize, len(fixed) + len(rest))
+        if block.kind is kinds_.CUT:
+            cut = Truncation(pos, block.needed, len(stream.peek(fmt.MAX_CHUNK_HEADER)), CutKind.CHUNK)
+            break
+        if block.kind is kinds_.ZEROS:
+            run = stream.skip_zeros()
+            if stream.eof and not stream.peek(1):
+                cut = Truncation(pos, 0, run, CutKind.PADDING)
                 break
-            info = fmt.decode_chunk_header(fixed + rest, pos)
-        except LogFormatError as exc:
+            reason = f"{run} zero bytes where a chunk should start; rest of the stream not read"
+            damage = Damage(pos, DamageKind.ZERO_RUN, reason)
+        elif block.kind is kinds_.DAMAGE:
             # Without a sound header there is no length to skip by: a stream cannot go on.
-            if not lenient:
-                raise LogFormatError(exc.reason, path=path, offset=exc.offset) from None
-            if problems is not None:
-                problems.append(Damage(pos, f"{exc.reason}; rest of the stream not read"))
-            break
-        body = _read_exact(f, info.stored_size)
-        if len(body) < info.stored_size:
-            cut = ChunkTruncation(pos, info.header_size + info.stored_size, info.header_size + len(body))
-            break
-        pos = info.end_offset
-        try:
-            recs = fmt.decode_chunk_body(info, body)
-        except LogFormatError as exc:
-            if not lenient:
-                raise LogFormatError(exc.reason, path=path, offset=exc.offset) from None
-            if problems is not None:
-                problems.append(Damage(info.offset, exc.reason))
-            continue
-        for j in _positions(recs, None, None, None):
-            seq = recs.seqs[j]
-            if (
-                (codes is None or recs.kinds[j] in codes)
-                and (lo is None or recs.times[j] >= lo)
-                and (hi is None or recs.times[j] < hi)
-            ):
-                e = Event(
-                    recs.body[recs.starts[j] : recs.ends[j]],
-                    info.offset,
-                    recs.times[j],
-                    kind=fmt.KIND_NAMES[recs.kinds[j]],
-                    path=path,
-                )
-                held += len(e.payload)
-            else:
+            damage = Damage(pos, DamageKind.NOT_A_CHUNK, f"{block.reason}; rest of the stream not read")
+        else:
+            info = block.chunk
+            assert info is not None
+            stream.take(info.header_size)
+            body = stream.take(info.stored_size)
+            if len(body) < info.stored_size:
+                cut = Truncation(pos, info.header_size + info.stored_size, info.header_size + len(body), CutKind.CHUNK)
+                break
+            pos = info.end_offset
+            try:
+                recs = fmt.decode_chunk_body(info, body)
+            except LogFormatError as exc:
+                if not lenient:
+                    raise LogFormatError(exc.reason, path=path, offset=exc.offset) from None
+                problems.append(Damage(info.offset, DamageKind.CORRUPT_CHUNK, exc.reason))
+                continue
+            for j, seq in enumerate(recs.seqs):
+                t = recs.times[j]
                 e = None  # not wanted, but its sequence number still orders the others
-            held += _HELD_ENTRY
-            heapq.heappush(heap, (seq, order, e))
-            order += 1
-        while heap and (heap[0][0] <= next_seq or held > _STREAM_HOLD):
-            seq, _, e = heapq.heappop(heap)
-            next_seq = max(next_seq, seq + 1)
-            held -= _HELD_ENTRY
-            if e is not None:
-                held -= len(e.payload)
-                yield e
+                if (codes is None or recs.kinds[j] in codes) and (lo is None or t >= lo) and (hi is None or t < hi):
+                    payload = recs.body[recs.starts[j] : recs.ends[j]]
+                    e = Event(payload, info.offset, t, kind=fmt.KIND_NAMES[recs.kinds[j]], path=path)
+                    held += len(payload)
+                held += _HELD_ENTRY
+                heapq.heappush(heap, (seq, order, e))
+                order += 1
+            while heap and (heap[0][0] <= next_seq or held > _STREAM_HOLD):
+                seq, _, e = heapq.heappop(heap)
+                next_seq = _note_gap(seq, next_seq, pos, problems)
+                held -= _HELD_ENTRY
+                if e is not None:
+                    held -= len(e.payload)
+                    yield e
+            continue
+        if not lenient:
+            raise LogFormatError(damage.reason, path=path, offset=damage.offset)
+        problems.append(damage)
+        break
     while heap:
-        e = heapq.heappop(heap)[2]
+        seq, _, e = heapq.heappop(heap)
+        next_seq = _note_gap(seq, next_seq, pos, problems)
         if e is not None:
             yield e
     if cut is not None:
-        warnings.warn(f"{path or 'stream'}: {cut}", TruncatedLogWarning, stacklevel=2)
+        _report_cut(cut, name, truncation)
+
+
+def _note_gap(seq: int, expected: int, pos: int, problems: list[Damage]) -> int:
+    """The next expected sequence number after `seq`; a gap before it is added to `problems`."""
+    if seq > expected:
+        count = seq - expected
+        reason = f"{count} event{'s' if count > 1 else ''} missing (sequence numbers {expected} to {seq - 1})"
+        problems.append(Damage(pos, DamageKind.MISSING_EVENTS, reason, count))
+    return max(expected, seq + 1)
+
+
+def _report_cut(cut: Truncation, name: str, truncation: list[Truncation] | None) -> None:
+    if truncation is not None:
+        truncation.append(cut)
+    warnings.warn(f"{name}: {cut}", TruncatedLogWarning, stacklevel=3)
 
 
 __all__ = [
-    "ChunkTruncation",
-    "Damage",
-    "HeaderTruncation",
+    "CHUNK_AGE_NS",
+    "CHUNK_SIZE",
+    "IMAGE_CHUNK_SIZE",
+    "LEVEL",
     "IndexedReader",
     "IndexedWriter",
+    "cut_header",
+    "missing_events",
     "read_indexed_stream",
 ]

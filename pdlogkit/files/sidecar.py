@@ -13,15 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..events import Event
-from ..formats.classic import Truncation
+from ..formats.common import CutKind, Truncation
 from ..summary import SummaryBuilder
 from ..timeline import log_clock
 from .classic import ClassicReader
+from .output import open_output
 
 SUFFIX = ".pdidx"
 FORMAT = "pdlogkit classic sidecar index"
@@ -105,7 +106,12 @@ def first_time_ns(log: str | os.PathLike[str]) -> int | None:
     return None
 
 
-def build_sidecar(log: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_BYTES, progress: Any = None) -> Sidecar:
+def build_sidecar(
+    log: str | os.PathLike[str],
+    *,
+    segment_bytes: int = SEGMENT_BYTES,
+    progress: Callable[[int], None] | None = None,
+) -> Sidecar:
     """Scan a classic log once and build its sidecar index (the summary and the segments)."""
     stamp = fingerprint(log)
     start = first_time_ns(log)
@@ -121,7 +127,7 @@ def build_sidecar(log: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_B
             segments.append(seg)
             next_cut = event.offset + segment_bytes  # type: ignore[operator]
             if progress is not None:
-                progress.update(event.offset)
+                progress(event.offset)
         if t is not None and seg is not None:
             if seg.min_ns is None or t < seg.min_ns:
                 seg.min_ns = t
@@ -130,18 +136,24 @@ def build_sidecar(log: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_B
         builder.add(event.kind, len(event.payload), t)
         carry = t
     cut = reader.truncation
-    summary = {**builder.to_stats(), "truncation": [cut.offset, cut.needed, cut.available] if cut else None}
+    summary = {
+        **builder.to_stats(),
+        "truncation": [cut.offset, cut.needed, cut.available, cut.kind.value] if cut else None,
+    }
     return Sidecar(stamp, summary, segments)
 
 
-def write_sidecar(log: str | os.PathLike[str], *, progress: Any = None) -> str:
-    """Build and write the sidecar of a classic log; return its path."""
+def write_sidecar(log: str | os.PathLike[str], *, progress: Callable[[int], None] | None = None) -> str:
+    """Build and write the sidecar of a classic log (atomically, replacing an older one); return its path."""
     sidecar = build_sidecar(log, progress=progress)
     path = sidecar_path(log)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(sidecar.to_json(), f, separators=(",", ":"))
-    os.replace(tmp, path)
+    out = open_output(path, overwrite=True)
+    try:
+        out.write(json.dumps(sidecar.to_json(), separators=(",", ":")).encode())
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise
     return path
 
 
@@ -157,14 +169,17 @@ def load_sidecar(log: str | os.PathLike[str]) -> Sidecar | None:
         SummaryBuilder.from_stats(data["summary"])  # ValueError if malformed
         segments = [Segment(*row) for row in data["segments"]]
         return Sidecar(data["log"], data["summary"], segments)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 
 def truncation_of(summary: dict[str, Any]) -> Truncation | None:
     """The truncation a sidecar summary records, if any."""
     cut = summary.get("truncation")
-    return Truncation(*cut) if cut else None
+    try:
+        return Truncation(*cut[:3], kind=CutKind(cut[3]) if len(cut) > 3 else CutKind.RECORD) if cut else None
+    except (TypeError, ValueError):
+        return None
 
 
 def window_events(

@@ -16,6 +16,7 @@ offset; sizes are checked against limits before anything is allocated for them.
 
 from __future__ import annotations
 
+import enum
 import json
 import struct
 import threading
@@ -29,6 +30,7 @@ import zstandard
 
 from ..errors import LogFormatError
 from ..events import KINDS
+from .common import json_object
 
 MAGIC = b"\x89PDLZ\r\n\x1a"
 VERSION = (1, 0)
@@ -58,6 +60,8 @@ CHUNK_MAGIC = b"PDZC"
 _CHUNK_HEAD = struct.Struct("<4sBBHIIIQqqI")
 CHUNK_FIXED_SIZE = _CHUNK_HEAD.size  # 48
 _KIND_ENTRY = struct.Struct("<BI")
+#: The most bytes a valid chunk header takes (one entry per kind code): what a walker reads at a position.
+MAX_CHUNK_HEADER = CHUNK_FIXED_SIZE + _KIND_ENTRY.size * KIND_SLOTS + 4
 FLAG_ZSTD = 0x01
 #: Largest chunk body a reader accepts: far above what a writer makes (a few MB),
 #: far below what would exhaust memory.
@@ -120,13 +124,7 @@ def decode_header(data: bytes) -> tuple[dict[str, Any], int]:
     (crc,) = struct.unpack_from("<I", data, size - 4)
     if crc != zlib.crc32(data[: size - 4]):
         raise LogFormatError("header checksum mismatch", offset=0)
-    try:
-        metadata = json.loads(data[FILE_HEAD_SIZE : size - 4])
-    except (ValueError, UnicodeDecodeError):
-        raise LogFormatError("header metadata is not valid JSON", offset=FILE_HEAD_SIZE) from None
-    if not isinstance(metadata, dict):
-        raise LogFormatError("header metadata is not a JSON object", offset=FILE_HEAD_SIZE)
-    return metadata, size
+    return json_object(data[FILE_HEAD_SIZE : size - 4], "header metadata", FILE_HEAD_SIZE), size
 
 
 # ---------------------------------------------------------------- chunks
@@ -236,6 +234,8 @@ def chunk_header_size(fixed: bytes, offset: int = 0) -> int:
         raise LogFormatError("data ends inside a chunk header", offset=offset)
     if fixed[:4] != CHUNK_MAGIC:
         raise LogFormatError(f"expected a chunk, found {bytes(fixed[:4])!r}", offset=offset)
+    if fixed[5] > KIND_SLOTS:
+        raise LogFormatError(f"chunk header declares {fixed[5]} kind entries (at most {KIND_SLOTS})", offset=offset)
     return CHUNK_FIXED_SIZE + _KIND_ENTRY.size * fixed[5] + 4
 
 
@@ -338,6 +338,72 @@ def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bo
     starts = ends[:-1]
     del ends[0]
     return ChunkRecords(abs_times, list(accumulate(seqs, initial=info.first_seq))[1:], kinds, starts, ends, raw)
+
+
+# ---------------------------------------------------------------- walking the chunk area
+
+
+class BlockKind(enum.Enum):
+    """What a walker finds where the next chunk may start."""
+
+    CHUNK = "chunk"  # a chunk whose header checks (its body is the caller's to read or skip)
+    INDEX = "index"  # the index: the chunk area ends here
+    END = "end"  # the end of the data, on a chunk boundary
+    CUT = "cut"  # the data ends inside a chunk header (or inside "PDZ", which an index starts with too)
+    ZEROS = "zeros"  # zero bytes: padding if they run to the end, else damage (the caller measures the run)
+    DAMAGE = "damage"  # bytes that are no chunk: the caller searches for the next one (`find_chunk_magic`)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One step of a walk: what is at `offset`; for `CUT` the bytes the cut header or chunk declares."""
+
+    kind: BlockKind
+    offset: int
+    chunk: ChunkInfo | None = None
+    needed: int = 0
+    reason: str = ""
+
+
+def next_block(head: bytes | memoryview, offset: int, remaining: int | None) -> Block:
+    """What the chunk area holds at `offset` (pure): the one walker behind every container reader.
+
+    `head` is the data at `offset`: `MAX_CHUNK_HEADER` bytes, fewer only where the
+    data ends. `remaining` is how many bytes there are from `offset` to the end of
+    the data, or None while unknown (a stream still open): a chunk whose body runs
+    past a known end is a cut; with an unknown end the caller finds out when it
+    reads the body. Seekable, memory-mapped and stream readers all walk with this.
+    """
+    n = len(head)
+    if n == 0:
+        return Block(BlockKind.END, offset)
+    magic = bytes(head[:4])
+    if magic == INDEX_MAGIC:
+        return Block(BlockKind.INDEX, offset)
+    if magic[:1] == b"\0":
+        return Block(BlockKind.ZEROS, offset)
+    if n < 4 and (CHUNK_MAGIC.startswith(magic) or INDEX_MAGIC.startswith(magic)):
+        return Block(BlockKind.CUT, offset, needed=CHUNK_FIXED_SIZE)
+    if magic != CHUNK_MAGIC:
+        return Block(BlockKind.DAMAGE, offset, reason=f"expected a chunk, found {magic!r}")
+    if n < CHUNK_FIXED_SIZE:
+        return Block(BlockKind.CUT, offset, needed=CHUNK_FIXED_SIZE)
+    try:
+        size = chunk_header_size(head[:CHUNK_FIXED_SIZE], offset)
+        if n < size:
+            return Block(BlockKind.CUT, offset, needed=size)
+        info = decode_chunk_header(head[:size], offset)
+    except LogFormatError as exc:
+        return Block(BlockKind.DAMAGE, offset, reason=exc.reason)
+    total = info.header_size + info.stored_size
+    if remaining is not None and total > remaining:
+        return Block(BlockKind.CUT, offset, info, needed=total)
+    return Block(BlockKind.CHUNK, offset, info)
+
+
+def find_chunk_magic(data: bytes, start: int = 0) -> int:
+    """The position of the next chunk magic in `data` at or after `start`, or -1 (a resynchronisation candidate)."""
+    return data.find(CHUNK_MAGIC, start)
 
 
 # ---------------------------------------------------------------- index and trailer
@@ -451,12 +517,7 @@ def decode_index(data: bytes, offset: int = 0, *, max_rows: int | None = None) -
     if array("I", [1]).tobytes() != b"\x01\x00\x00\x00":  # pragma: no cover - big-endian hosts
         for col in (*cols, counts):
             col.byteswap()
-    try:
-        stats = json.loads(raw[p:])
-    except (ValueError, UnicodeDecodeError):
-        raise LogFormatError("index statistics are not valid JSON", offset=offset) from None
-    if not isinstance(stats, dict):
-        raise LogFormatError("index statistics are not a JSON object", offset=offset)
+    stats = json_object(raw[p:], "index statistics", offset)
     offsets, first_seqs, records, starts, ends = (c.tolist() for c in cols)
     return Index(offsets, first_seqs, records, starts, ends, flags_col, counts.tolist(), stats)
 

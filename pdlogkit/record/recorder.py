@@ -37,6 +37,7 @@ MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 FLUSH_EVERY = 0.9  # seconds: "at least once a second"; also the indexed container's chunk age
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
 STOP_TIMEOUT = 30.0  # seconds a call may take at the very most (an fsync of a slow disk included)
+MAX_WAIT = 86400.0  # the longest connect timeout taken (a day)
 
 PathLike = str | os.PathLike[str]
 
@@ -78,6 +79,8 @@ class AsyncEventRecorder:
     - `connect_timeout`: how long `start()` waits for a first connection before
       raising `GatewayUnreachable`;
     - `format`: "classic" or "indexed" (default: from each path's extension);
+    - `overwrite`: replace a file already at a segment's path (by default `start()`
+      refuses it with `RecordingFailed`: a recording never silently replaces another);
     - `on_event`: called with each recorded `Event` (on the recorder's loop).
     """
 
@@ -93,6 +96,7 @@ class AsyncEventRecorder:
         connect_timeout: float = 5.0,
         format: str | None = None,
         metadata: dict[str, Any] | None = None,
+        overwrite: bool = False,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         from websockets.exceptions import InvalidURI
@@ -102,8 +106,10 @@ class AsyncEventRecorder:
             parse_uri(uri)
         except InvalidURI as exc:
             raise ValueError(f"not a websocket URI: {uri!r} ({exc})") from None
-        if max_message_size <= 0 or connect_timeout < 0:
-            raise ValueError("max_message_size must be > 0 and connect_timeout >= 0")
+        if isinstance(max_message_size, bool) or not isinstance(max_message_size, int) or max_message_size <= 0:
+            raise ValueError(f"max_message_size must be a number of bytes > 0, not {max_message_size!r}")
+        if not (isinstance(connect_timeout, int | float) and 0 <= connect_timeout <= MAX_WAIT):
+            raise ValueError(f"connect_timeout must be from 0 to {MAX_WAIT:g} seconds, not {connect_timeout!r}")
         self.uri = uri
         self.format = format
         self.connect_timeout = connect_timeout
@@ -111,7 +117,12 @@ class AsyncEventRecorder:
         self._on_event = on_event
         meta = {"source": uri, "recorder": f"pdlogkit {__version__}", **(metadata or {})}
         self._keeper = SegmentKeeper(
-            include=include, exclude=exclude, pre_roll=pre_roll, pre_roll_max_bytes=pre_roll_max_bytes, metadata=meta
+            include=include,
+            exclude=exclude,
+            pre_roll=pre_roll,
+            pre_roll_max_bytes=pre_roll_max_bytes,
+            metadata=meta,
+            overwrite=overwrite,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._connected: asyncio.Event | None = None
@@ -217,7 +228,7 @@ class AsyncEventRecorder:
             reconnects=self.reconnects,
             segment_events=summary.events if summary else 0,
             segment_bytes=summary.bytes if summary else 0,
-            last_error=self.last_error,
+            last_error=self._keeper.error or self.last_error,
             failed=self._keeper.failed,
         )
 

@@ -19,10 +19,12 @@ from typing import Any
 from ..errors import RecorderStateError, RecordingFailed
 from ..events import check_kinds, kind_of
 from ..files.background import BackgroundWriter
-from ..log import LogWriter, open_writer
+from ..log import open_writer
 
 #: Default bound on the pre-roll buffer's size, whatever its duration.
 PRE_ROLL_MAX_BYTES = 256 * 1024 * 1024
+#: The longest pre-roll taken, in seconds (a day: memory bounds it long before).
+MAX_PRE_ROLL = 86400.0
 
 
 @dataclass
@@ -76,19 +78,23 @@ class SegmentKeeper:
         pre_roll: float = 0.0,
         pre_roll_max_bytes: int = PRE_ROLL_MAX_BYTES,
         metadata: dict[str, Any] | None = None,
+        overwrite: bool = False,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.include = check_kinds(include, "include")
         self.exclude = check_kinds(exclude, "exclude") or frozenset()
-        if pre_roll < 0 or pre_roll_max_bytes < 0:
-            raise ValueError("pre_roll and pre_roll_max_bytes must be >= 0")
+        if not (isinstance(pre_roll, int | float) and 0 <= pre_roll <= MAX_PRE_ROLL) or pre_roll_max_bytes < 0:
+            raise ValueError(
+                f"pre_roll must be from 0 to {MAX_PRE_ROLL:g} seconds and pre_roll_max_bytes >= 0, not {pre_roll!r}"
+            )
         self._pre_roll_ns = round(pre_roll * 1e9)
         self._pre_roll_max = pre_roll_max_bytes
         self._buffer: deque[tuple[int, bytes]] = deque()
         self._buffered_bytes = 0
         self._metadata = dict(metadata or {})
+        self._overwrite = overwrite
         self._clock = clock
-        self._writer: LogWriter | None = None
+        self._writer: BackgroundWriter | None = None
         self._summary: SegmentSummary | None = None
         self._error: RecordingFailed | None = None
         self._dirty = False
@@ -156,6 +162,10 @@ class SegmentKeeper:
                 writer.close()
         if summary is not None:
             summary.stopped = self._now()
+            if writer is not None:  # what is in the file, not what was queued
+                summary.events = writer.events_in_file
+                summary.bytes = writer.bytes_in_file
+                summary.counts = writer.counts_in_file
         path = summary.path if summary else "the log"
         reason = f"{exc.strerror} ({exc.__class__.__name__})" if isinstance(exc, OSError) else repr(exc)
         self._error = RecordingFailed(
@@ -168,6 +178,11 @@ class SegmentKeeper:
     def failed(self) -> bool:
         """Whether an error of the background recording waits to be raised."""
         return self._error is not None
+
+    @property
+    def error(self) -> str | None:
+        """The message of the error waiting to be raised, if any."""
+        return None if self._error is None else str(self._error)
 
     def raise_error(self) -> None:
         """Raise (once) an error the background recording hit since the last call."""
@@ -184,7 +199,9 @@ class SegmentKeeper:
         now = self._now()
         metadata = {**self._metadata, "start_time": now}
         try:
-            writer = BackgroundWriter(open_writer(path, format, metadata=metadata))
+            writer = BackgroundWriter(
+                open_writer(path, format, metadata=metadata, atomic=False, overwrite=self._overwrite)
+            )
         except OSError as exc:
             raise RecordingFailed(f"cannot open {os.fspath(path)} for writing: {exc.strerror}") from exc
         self._writer = writer
@@ -200,7 +217,7 @@ class SegmentKeeper:
             self._summary.pre_roll_events = self._summary.events
         self.raise_error()
 
-    def detach(self) -> tuple[LogWriter, SegmentSummary]:
+    def detach(self) -> tuple[BackgroundWriter, SegmentSummary]:
         """End the current segment: hand back its writer (to be closed by the caller) and summary."""
         self.raise_error()
         if self._writer is None or self._summary is None:

@@ -1,0 +1,67 @@
+"""The metadata sidecar of a classic log (`LOG.pdmeta`): what the classic format cannot hold.
+
+A classic log is nothing but records, and every tool that reads one expects
+exactly that, so its markers and metadata worth keeping (a record of what a
+`recover` lost, say) live in a small JSON file beside it. A container holds
+the same inside the file. Written atomically; an unreadable sidecar is ignored
+with a warning, it never makes the log itself unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any
+
+from .output import open_output
+
+SUFFIX = ".pdmeta"
+FORMAT = "pdlogkit classic metadata"
+VERSION = 1
+#: Largest sidecar read (markers are small; this is far above any real one).
+MAX_SIZE = 64 << 20
+
+
+def metafile_path(log: str | os.PathLike[str]) -> str:
+    """Where the metadata sidecar of `log` lives: next to it, with `.pdmeta` appended."""
+    return os.fspath(log) + SUFFIX
+
+
+def read_metafile(log: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(metadata, markers) from the sidecar of `log`; empty when there is none or it is unreadable."""
+    path = metafile_path(log)
+    try:
+        if os.path.getsize(path) > MAX_SIZE:
+            raise ValueError(f"over {MAX_SIZE} bytes")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a pdlogkit metadata sidecar")
+        metadata = data.get("metadata", {})
+        markers = data.get("markers", [])
+        if not isinstance(metadata, dict) or not isinstance(markers, list):
+            raise ValueError("malformed")
+        return metadata, [m for m in markers if isinstance(m, dict)]
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, ValueError, RecursionError) as exc:
+        warnings.warn(f"{path}: ignored, unreadable ({exc})", UserWarning, stacklevel=2)
+        return {}, []
+
+
+def write_metafile(log: str | os.PathLike[str], metadata: dict[str, Any], markers: list[dict[str, Any]]) -> str:
+    """Write (or replace) the sidecar of `log`, atomically; return its path."""
+    path = metafile_path(log)
+    data = {"format": FORMAT, "version": VERSION, "metadata": metadata, "markers": markers}
+    out = open_output(path, overwrite=True)
+    try:
+        out.write(json.dumps(data, indent=1, default=str).encode())
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise
+    return path
+
+
+__all__ = ["SUFFIX", "metafile_path", "read_metafile", "write_metafile"]

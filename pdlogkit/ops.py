@@ -1,0 +1,251 @@
+"""Operations on whole logs, either format: convert, slice, merge, recover, index and verify.
+
+Each function is what a `pdlogkit` command calls, and works from a script just
+as well. Output formats follow `format_for`: `.pdlz` is the indexed container,
+anything else classic, unless `format` says. Every output is written to a
+temporary file and appears at its path only when complete: an error, Ctrl-C or
+SIGTERM leaves no partial file, and an existing file is replaced only with
+`overwrite=True`. `progress`, where taken, is called with the input bytes done
+so far (the command line passes a progress bar).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
+
+from .errors import TruncatedLogWarning, WindowError
+from .events import Event
+from .files.indexed_writer import LEVEL
+from .formats.common import DamageKind
+from .log import Log, LogWriter, TimeBound, format_for, open_log, open_writer
+from .reports import RecoverReport, RecoverStatus, VerifyReport, WriteReport
+
+Progress = Callable[[int], None] | None
+Source = str | os.PathLike[str] | BinaryIO
+
+#: Metadata a log made from another does not inherit (it describes the file, not the recording).
+_NOT_INHERITED = frozenset({"created", "converted_from", "sliced_from", "recovered_from", "merged_from"})
+
+
+def _metadata(log: Log, **extra: Any) -> dict[str, Any]:
+    """Header metadata for a log made from `log`: its own, its time source, and what it was made from."""
+    meta = {k: v for k, v in log.metadata.items() if k not in _NOT_INHERITED}
+    meta["time_source"] = log.time_source
+    meta.update(extra)
+    return meta
+
+
+def _timed(log: Log, kinds: Iterable[str] | None, start: TimeBound, end: TimeBound) -> Iterator[tuple[int, Event]]:
+    """(time to store as the receive time, event): the log clock; 0 for a log without any time."""
+    for t, event in log.timed_events(kinds, start, end):
+        yield (0 if t is None else t), event
+
+
+def _copy(pairs: Iterable[tuple[int, Event]], writer: LogWriter, progress: Progress) -> int:
+    """Write every (time, event) and finish the file; on any error or interruption leave nothing."""
+    count = done = last_report = 0
+    with writer:
+        for t, event in pairs:
+            writer.write(event.payload, t)
+            count += 1
+            if progress is not None:
+                done += len(event.payload) + 4
+                if done - last_report > 1 << 22:
+                    progress(done)
+                    last_report = done
+    return count
+
+
+def _notes(logs: Sequence[Log]) -> list[str]:
+    return [f"{log.path}: {log.truncation} (dropped)" for log in logs if log.truncation is not None]
+
+
+def _name(src: Source) -> str:
+    return os.path.basename(os.fspath(src)) if isinstance(src, (str, os.PathLike)) else str(getattr(src, "name", "-"))
+
+
+def _refuse_same(src: Source, dst: str | os.PathLike[str]) -> None:
+    if not isinstance(src, (str, os.PathLike)):
+        return
+    with contextlib.suppress(OSError):
+        if os.path.samefile(src, dst):
+            raise ValueError(f"output {os.fspath(dst)} is the input; choose another file")
+
+
+def _report(dst: str | os.PathLike[str], format: str, count: int, logs: Sequence[Log], t0: float) -> WriteReport:
+    size_in = sum(log.size or 0 for log in logs)
+    size_out = os.path.getsize(dst) if os.path.isfile(dst) else 0
+    return WriteReport(os.fspath(dst), format, count, size_in, size_out, time.perf_counter() - t0, _notes(logs))
+
+
+def convert(
+    src: Source,
+    dst: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    level: int = LEVEL,
+    overwrite: bool = False,
+    progress: Progress = None,
+) -> WriteReport:
+    """Copy a log into another format (or the same one), keeping every event and its order.
+
+    Classic -> container takes receive times from the embedded timestamps (carried
+    forward) and marks `time_source: timestamps`; container -> classic reproduces
+    the original classic file byte for byte. `src` may be a stream (a pipe).
+    """
+    t0 = time.perf_counter()
+    _refuse_same(src, dst)
+    with open_log(src) as log:
+        meta = _metadata(log, converted_from=_name(src))
+        writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
+        count = _copy(_timed(log, None, None, None), writer, progress)
+        return _report(dst, writer.format, count, [log], t0)
+
+
+def slice_log(
+    src: Source,
+    dst: str | os.PathLike[str],
+    *,
+    start: TimeBound = None,
+    end: TimeBound = None,
+    kinds: Iterable[str] | None = None,
+    format: str | None = None,
+    level: int = LEVEL,
+    overwrite: bool = False,
+    progress: Progress = None,
+) -> WriteReport:
+    """Write the events of `src` of `kinds` in the window [start, end) (seconds from its start, or datetimes).
+
+    An empty window (end at or before start) is a `ValueError`; a window outside
+    the log, or one holding no event of `kinds`, is a `WindowError` naming the
+    log's span. Nothing is written in either case.
+    """
+    t0 = time.perf_counter()
+    _refuse_same(src, dst)
+    with open_log(src) as log:
+        if start is not None or end is not None:
+            log.require_window(start, end)
+        meta = _metadata(log, sliced_from=_name(src))
+        writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
+        count = _copy(_nonempty(_timed(log, kinds, start, end), log, writer), writer, progress)
+        return _report(dst, writer.format, count, [log], t0)
+
+
+def _nonempty(pairs: Iterator[tuple[int, Event]], log: Log, writer: LogWriter) -> Iterator[tuple[int, Event]]:
+    """The pairs, or a `WindowError` (and no output) when there are none."""
+    first = next(pairs, None)
+    if first is None:
+        raise WindowError(f"no event of the chosen kinds in the window of {log.path}: nothing to write")
+    yield first
+    yield from pairs
+
+
+def merge_logs(
+    dst: str | os.PathLike[str],
+    sources: Sequence[Source],
+    *,
+    format: str | None = None,
+    level: int = LEVEL,
+    overwrite: bool = False,
+    progress: Progress = None,
+) -> WriteReport:
+    """Write the events of several logs into one, ordered by time on each log's clock."""
+    t0 = time.perf_counter()
+    if not sources:
+        raise ValueError("merge needs at least one input log")
+    for src in sources:
+        _refuse_same(src, dst)
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(open_log(src)) for src in sources]
+        times = {log.time_source for log in logs}
+        meta = {
+            "merged_from": [_name(s) for s in sources],
+            "time_source": times.pop() if len(times) == 1 else "mixed",
+        }
+        streams = [_numbered(log, i) for i, log in enumerate(logs)]
+        pairs = ((t, e) for t, _, _, e in heapq.merge(*streams))
+        writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
+        count = _copy(pairs, writer, progress)
+        return _report(dst, writer.format, count, logs, t0)
+
+
+def _numbered(log: Log, i: int) -> Iterator[tuple[int, int, int, Event]]:
+    """(time, input position, event number, event): ties in time go by input, then by order within it."""
+    for n, (t, event) in enumerate(_timed(log, None, None, None)):
+        yield t, i, n, event
+
+
+def index_log(path: str | os.PathLike[str], *, progress: Progress = None) -> str | None:
+    """Write the sidecar index of a classic log and return its path; None for a container (it has its own)."""
+    with open_log(path) as log:
+        return log.build_index(progress)
+
+
+def verify_log(source: Source, *, progress: Progress = None) -> VerifyReport:
+    """Check a log end to end: checksums, index, truncation, that every payload parses, ordering, missing events.
+
+    Receive times (or timestamps) that step back more than a second are warnings.
+    Something that is not a log at all raises `LogFormatError`.
+    """
+    with open_log(source, lenient=True) as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedLogWarning)  # reported as a problem instead
+        return log.verify(progress)
+
+
+def _losses(log: Log) -> list[str]:
+    """What reading `log` (leniently, all of it) could not save, each naming its byte offset."""
+    lost = [str(d) for d in log.problems if d.costs_events or d.kind is DamageKind.HEADER]  # metadata lost too
+    if log.truncation is not None:
+        lost.append(str(log.truncation))
+    return lost
+
+
+def recover_log(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    level: int = LEVEL,
+    overwrite: bool = False,
+    progress: Progress = None,
+) -> RecoverReport:
+    """Save every readable event of a damaged log (cut short, corrupt chunks, no index, padding) into a proper file.
+
+    `status` says whether anything was lost: corrupt or cut stretches, and events
+    missing from the sequence, are losses. The output keeps saying what was lost
+    (its metadata, or the metadata sidecar of a classic output), so `verify`
+    reports it. A file with nothing readable gives `NOTHING_RECOVERABLE` and no output.
+    """
+    t0 = time.perf_counter()
+    _refuse_same(src, dst)
+    with open_log(src, lenient=True) as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedLogWarning)  # reported in `lost` instead
+        expected = log.summary().events if log.has_index else None
+        read = sum(1 for _ in log.events())  # a first pass finds every loss: the header must say them
+        lost = _losses(log)
+        if expected is not None and read < expected:
+            lost.append(f"{expected - read} of {expected} events unreadable")
+        meta = _metadata(log, recovered_from=_name(src))
+        if lost:
+            meta["incomplete"] = {"recovered_from": _name(src), "lost": lost}
+        if read == 0 and lost:
+            chosen = format_for(dst, format)
+            seconds = time.perf_counter() - t0
+            report = RecoverReport(os.fspath(dst), chosen, 0, log.size or 0, 0, seconds, [])
+            report.status, report.lost = RecoverStatus.NOTHING_RECOVERABLE, lost
+            return report
+        with log.reopen() as again:
+            writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
+            count = _copy(_timed(again, None, None, None), writer, progress)
+        base = _report(dst, writer.format, count, [log], t0)
+    status = RecoverStatus.SOME_LOST if lost else RecoverStatus.NOTHING_LOST
+    return RecoverReport(**{**base.__dict__, "notes": []}, status=status, lost=lost)
+
+
+__all__ = ["convert", "index_log", "merge_logs", "recover_log", "slice_log", "verify_log"]
