@@ -19,6 +19,7 @@ from .errors import (
 from .events import KINDS, Event
 from .formats.common import CutKind, Damage, DamageKind, Truncation
 from .log import ClassicLog, IndexedLog, Log, LogSummary, StreamLog, open_log, open_writer
+from .markers import Marker
 from .ops import convert, index_log, merge_logs, recover_log, slice_log, verify_log
 from .record import AsyncEventRecorder, EventRecorder, SegmentSummary
 from .reports import RecoverReport, RecoverStatus, VerifyReport, WriteReport
@@ -39,6 +40,7 @@ __all__ = [
     "LogFormatError",
     "LogReadError",
     "LogSummary",
+    "Marker",
     "OutputError",
     "OutputExistsError",
     "PdlogkitError",

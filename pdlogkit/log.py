@@ -30,6 +30,7 @@ from .files.sources import FileObjectSource, FileSource, Source
 from .files.verify import check_events, verify_classic, verify_container
 from .formats.common import Damage, Truncation
 from .formats.container import FILE_HEAD_SIZE, MAGIC, decode_header, header_size_needed
+from .markers import Marker
 from .reports import VerifyReport
 from .summary import GAP_NS, LogSummary, SummaryBuilder
 from .timeline import log_clock
@@ -151,10 +152,9 @@ class Log(ABC):
         """
         raise ValueError(f"{self.path} is a stream: save it to a file to index it")
 
-    def markers(self) -> list[dict[str, Any]]:
+    def markers(self) -> list[Marker]:
         """The markers the log holds (time, text, fields), in time order."""
-        markers = self.metadata.get("markers", [])
-        return list(markers) if isinstance(markers, list) else []
+        return []
 
     def reopen(self) -> Log:
         """A new, independent handle on the same log, opened the same way (for another reader or thread)."""
@@ -242,9 +242,7 @@ class ClassicLog(Log):
         self.path = self.source.name
         self.lenient = lenient
         local = isinstance(self.source, FileSource)
-        self.metadata, markers = metafile.read_metafile(self.path) if local else ({}, [])
-        if markers:
-            self.metadata["markers"] = markers
+        self.metadata, self._markers = metafile.read_metafile(self.path) if local else ({}, [])
         self._local = local
         self._summary: LogSummary | None = None
         self._sidecar: _sidecar.Sidecar | bool | None = False  # False: not looked for yet
@@ -258,6 +256,9 @@ class ClassicLog(Log):
     @property
     def time_source(self) -> str:
         return "timestamps"  # a classic log holds no receive times: embedded ones, carried forward
+
+    def markers(self) -> list[Marker]:
+        return sorted(self._markers, key=lambda m: m.time_ns)
 
     @property
     def size(self) -> int:

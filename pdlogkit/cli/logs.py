@@ -168,7 +168,7 @@ def _info(args: argparse.Namespace) -> int:
         summary = log.summary()
         markers = log.markers()
     if args.json:
-        print_json({**summary.to_dict(), "markers": markers})
+        print_json({**summary.to_dict(), "markers": [m.to_dict() for m in markers]})
         return OK
     rows = [
         ("file", f"{summary.path} ({summary.format}, {fmt_bytes(summary.file_size)})"),
@@ -196,7 +196,8 @@ def _info(args: argparse.Namespace) -> int:
     for a, b in summary.gaps:
         print(f"gap: no events from {a:.1f} s to {b:.1f} s")
     for marker in markers:
-        print(f"marker: {marker.get('time')} {marker.get('text', '')}")
+        at = (marker.time_ns - summary.start_ns) / 1e9 if summary.start_ns is not None else marker.time
+        print(f"marker: {at:.3f} s  {marker.text}  {json.dumps(marker.fields) if marker.fields else ''}".rstrip())
     if summary.truncation:
         print(f"truncated: {summary.truncation}")
     for problem in summary.problems:

@@ -20,6 +20,7 @@ from ..errors import LogFormatError, OutputError, TruncatedLogWarning
 from ..events import Event, kind_of
 from ..formats.classic import HEADER, HEADER_SIZE, MAX_RECORD_SIZE, RecordFramer, RecordParser
 from ..formats.common import Damage, DamageKind, Truncation
+from ..markers import Marker
 from . import metafile
 from .output import Output, output_for
 from .sources import FileSource, Source
@@ -207,7 +208,7 @@ class ClassicWriter:
         target: str | os.PathLike[str] | BinaryIO | Output,
         *,
         metadata: dict[str, Any] | None = None,
-        markers: list[dict[str, Any]] | None = None,
+        markers: list[Marker] | None = None,
     ) -> None:
         self._out = output_for(target, overwrite=True, atomic=False)
         self.path: str | None = self._out.path
@@ -239,7 +240,7 @@ class ClassicWriter:
         if len(buf) >= _WRITE_BUFFER:
             self._drain()
 
-    def add_marker(self, marker: dict[str, Any]) -> None:
+    def add_marker(self, marker: Marker) -> None:
         """Keep a marker (a time, a text, fields) for the metadata sidecar written at `close()`."""
         self.markers.append(marker)
 

@@ -14,6 +14,7 @@ import os
 import warnings
 from typing import Any
 
+from ..markers import Marker
 from .output import open_output
 
 SUFFIX = ".pdmeta"
@@ -28,7 +29,7 @@ def metafile_path(log: str | os.PathLike[str]) -> str:
     return os.fspath(log) + SUFFIX
 
 
-def read_metafile(log: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def read_metafile(log: str | os.PathLike[str]) -> tuple[dict[str, Any], list[Marker]]:
     """(metadata, markers) from the sidecar of `log`; empty when there is none or it is unreadable."""
     path = metafile_path(log)
     try:
@@ -42,7 +43,7 @@ def read_metafile(log: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dic
         markers = data.get("markers", [])
         if not isinstance(metadata, dict) or not isinstance(markers, list):
             raise ValueError("malformed")
-        return metadata, [m for m in markers if isinstance(m, dict)]
+        return metadata, [Marker.from_dict(m) for m in markers]
     except FileNotFoundError:
         return {}, []
     except (OSError, ValueError, RecursionError) as exc:
@@ -50,10 +51,10 @@ def read_metafile(log: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dic
         return {}, []
 
 
-def write_metafile(log: str | os.PathLike[str], metadata: dict[str, Any], markers: list[dict[str, Any]]) -> str:
+def write_metafile(log: str | os.PathLike[str], metadata: dict[str, Any], markers: list[Marker]) -> str:
     """Write (or replace) the sidecar of `log`, atomically; return its path."""
     path = metafile_path(log)
-    data = {"format": FORMAT, "version": VERSION, "metadata": metadata, "markers": markers}
+    data = {"format": FORMAT, "version": VERSION, "metadata": metadata, "markers": [m.to_dict() for m in markers]}
     out = open_output(path, overwrite=True)
     try:
         out.write(json.dumps(data, indent=1, default=str).encode())
