@@ -471,6 +471,13 @@ def encode_index(index: Index, *, compressor: zstandard.ZstdCompressor | None = 
     return _INDEX_HEAD.pack(INDEX_MAGIC, flags, b"\0\0\0", len(body), len(raw), zlib.crc32(body)) + body
 
 
+def index_block_size(head: bytes) -> int | None:
+    """The size of the index block starting with `head` (its first `INDEX_HEAD_SIZE` bytes), or None if none starts."""
+    if len(head) < INDEX_HEAD_SIZE or head[:4] != INDEX_MAGIC:
+        return None
+    return INDEX_HEAD_SIZE + int(_INDEX_HEAD.unpack_from(head)[3])
+
+
 def max_index_rows(header_size: int, index_offset: int) -> int:
     """How many chunks fit between the header and an index at `index_offset`."""
     return max(0, index_offset - header_size) // MIN_CHUNK_SIZE
