@@ -169,7 +169,7 @@ class ChunkRecords:
     kinds: bytes
     starts: list[int]
     ends: list[int]
-    body: bytes | memoryview
+    body: bytes
 
 
 def encode_chunk(
@@ -228,7 +228,7 @@ def encode_chunk(
     return head + struct.pack("<I", zlib.crc32(head)) + body
 
 
-def chunk_header_size(fixed: bytes, offset: int = 0) -> int:
+def chunk_header_size(fixed: bytes | memoryview, offset: int = 0) -> int:
     """A chunk header's full size from its first `CHUNK_FIXED_SIZE` bytes."""
     if len(fixed) < CHUNK_FIXED_SIZE:
         raise LogFormatError("data ends inside a chunk header", offset=offset)
@@ -297,17 +297,14 @@ def _decompress(stored: bytes | memoryview, raw_size: int, what: str, offset: in
     return raw
 
 
-def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bool = True) -> ChunkRecords:
+def decode_chunk_body(info: ChunkInfo, stored: bytes, *, verify: bool = True) -> ChunkRecords:
     """The records of a chunk from its stored body (checks crc, decompresses, validates the columns)."""
     offset = info.body_offset
     if len(stored) != info.stored_size:
         raise LogFormatError(f"chunk body is {len(stored)} bytes, header says {info.stored_size}", offset=offset)
     if verify and zlib.crc32(stored) != info.body_crc:
         raise LogFormatError("chunk body checksum mismatch (corrupt chunk)", offset=info.offset)
-    if info.compressed:
-        raw: bytes | memoryview = _decompress(stored, info.raw_size, "chunk body", offset)
-    else:
-        raw = stored
+    raw = _decompress(stored, info.raw_size, "chunk body", offset) if info.compressed else stored
     n = info.records
     times = array("q")
     seqs = array("I")
