@@ -16,7 +16,7 @@ import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from .errors import LogFormatError, LogReadError, WindowError
 from .events import Event, check_kinds
@@ -34,6 +34,10 @@ from .markers import Marker
 from .reports import VerifyReport
 from .summary import GAP_NS, LogSummary, SummaryBuilder
 from .timeline import log_clock
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
+    import pyarrow as pa  # type: ignore[import-untyped]
 
 __all__ = [
     "FORMATS",
@@ -159,6 +163,26 @@ class Log(ABC):
     def reopen(self) -> Log:
         """A new, independent handle on the same log, opened the same way (for another reader or thread)."""
         raise ValueError(f"{self.path} cannot be opened again")
+
+    def table(
+        self, kind: str, *, start: TimeBound = None, end: TimeBound = None, columns: list[str] | None = None
+    ) -> pa.Table:
+        """Table `kind` (a kind, `activations` or `markers`) as a `pyarrow.Table`, one row per measurement.
+
+        See `pdlogkit.export.record_batches` (the streaming form) for the columns and
+        the window; needs pyarrow (`pip install 'pdlogkit[tables]'`).
+        """
+        from .export import table
+
+        return table(self, kind, start=start, end=end, columns=columns)
+
+    def to_pandas(
+        self, kind: str, *, start: TimeBound = None, end: TimeBound = None, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Table `kind` as a pandas DataFrame (see `table`); needs pandas and pyarrow."""
+        from .export import to_pandas
+
+        return to_pandas(self, kind, start=start, end=end, columns=columns)
 
     @property
     def start_ns(self) -> int | None:
