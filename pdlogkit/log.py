@@ -714,9 +714,17 @@ def open_log(source: str | os.PathLike[str] | BinaryIO, *, lenient: bool = False
     return StreamLog(source, lenient=lenient)
 
 
+#: The first bytes of an MCAP file (read by `pdlogkit.files.mcap.McapLog`).
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+
 def _from_source(source: Source, lenient: bool) -> Log:
     magic = source.pread(len(MAGIC), 0)
     try:
+        if source.pread(len(MCAP_MAGIC), 0) == MCAP_MAGIC:
+            from .files.mcap import McapLog
+
+            return McapLog(source, lenient=lenient)
         # A container cut inside its magic is one too; so is an empty file named like one.
         if (magic and MAGIC.startswith(magic)) or (not magic and source.name.lower().endswith(INDEXED_SUFFIX)):
             return IndexedLog(source, lenient=lenient)
