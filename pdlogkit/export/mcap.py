@@ -19,6 +19,7 @@ chunk and metadata indexes) makes the file open at once.
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from array import array
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 import zstandard
 
 from .. import __version__
+from ..files.mcap import EVENT_SCHEMA, MARKER_METADATA, PDLOGKIT_METADATA, TOPIC_PREFIX
 from ..files.output import Output
 from ..formats import mcap as fmt
 from ..log import Log, TimeBound
@@ -36,11 +38,6 @@ from . import foxglove
 CHUNK_BYTES = 1 << 20
 CAMERA_CHUNK_BYTES = 4 << 20
 LEVEL = 3
-#: The name of the metadata record saying how pdlogkit wrote the file (readers restore the log from it).
-PDLOGKIT_METADATA = "pdlogkit"
-MARKER_METADATA = "marker"
-EVENT_SCHEMA = "protobuf.PurpleDropEvent"
-TOPIC_PREFIX = "/purpledrop/"
 CAMERA_TOPIC = "/camera/image"
 
 _MESSAGE_HEAD = fmt.MESSAGE_HEAD
@@ -267,6 +264,24 @@ def write_mcap(
     from ..events import parse_event
 
     writer = McapWriter(out, chunk_bytes=chunk_bytes, camera_chunk_bytes=camera_chunk_bytes)
+    # First, so that a reader of a file cut short still knows how to order its events.
+    info = {
+        "format": "pdlogkit events",
+        "event_order": "sequence",
+        "time_source": log.time_source,
+        "log": os.path.basename(log.path),
+        "metadata": json.dumps(log.metadata, default=str),
+    }
+    for key in ("board", "source", "device", "recorder"):
+        if key in log.metadata:
+            value = log.metadata[key]
+            info[key] = value if isinstance(value, str) else json.dumps(value, default=str)
+    writer.add_metadata(PDLOGKIT_METADATA, info)
+    for marker in log.markers():
+        writer.add_metadata(
+            MARKER_METADATA,
+            {"time_ns": str(marker.time_ns), "text": marker.text, "fields": json.dumps(marker.fields, default=str)},
+        )
     event_schema = writer.add_schema(EVENT_SCHEMA, "protobuf", foxglove.event_descriptor_set())
     image_schema = 0
     channels: dict[str, int] = {}
@@ -299,23 +314,6 @@ def write_mcap(
         seq += 1
         if progress is not None and seq % 4096 == 0:
             progress(seq)
-    info = {
-        "format": "pdlogkit events",
-        "event_order": "sequence",
-        "time_source": log.time_source,
-        "log": log.path,
-        "metadata": json.dumps(log.metadata, default=str),
-    }
-    for key in ("board", "source", "device", "recorder"):
-        if key in log.metadata:
-            value = log.metadata[key]
-            info[key] = value if isinstance(value, str) else json.dumps(value, default=str)
-    writer.add_metadata(PDLOGKIT_METADATA, info)
-    for marker in log.markers():
-        writer.add_metadata(
-            MARKER_METADATA,
-            {"time_ns": str(marker.time_ns), "text": marker.text, "fields": json.dumps(marker.fields, default=str)},
-        )
     writer.finish()
     if progress is not None:
         progress(seq)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import LogFormatError
+from ..errors import LogFormatError, TruncatedLogWarning
 from ..events import KINDS, Event, check_kinds
 from ..formats import mcap as fmt
 from ..formats.common import CutKind, Damage, DamageKind, Truncation
@@ -117,7 +118,7 @@ class McapLog(Log):
     def summary(self) -> LogSummary:
         if self._summary is None:
             builder = SummaryBuilder()
-            for event in self._events(None, None, None):
+            for event in self._events(None, None, None, warn=False):
                 builder.add(event.kind, len(event.payload), event.received_ns)
             summary = builder.build(
                 self.path,
@@ -136,7 +137,7 @@ class McapLog(Log):
         report = VerifyReport(self.path, self.format, chunks=len(self.chunks or []))
         lenient, self.lenient = self.lenient, True
         try:
-            check_events(self._events(None, None, None), report, progress)
+            check_events(self._events(None, None, None, warn=False), report, progress)
         finally:
             self.lenient = lenient
         report.problems += [str(d) for d in self._problems if d.costs_events]
@@ -294,7 +295,9 @@ class McapLog(Log):
 
     # ---------------------------------------------------------------- events
 
-    def _events(self, wanted: frozenset[str] | None, lo: int | None, hi: int | None) -> Iterator[Event]:
+    def _events(
+        self, wanted: frozenset[str] | None, lo: int | None, hi: int | None, *, warn: bool = True
+    ) -> Iterator[Event]:
         blocks = self._blocks(wanted, lo, hi)
         messages = _by_sequence(blocks) if self.ordered else (m for block, _ in blocks for m in block)
         path = self.path
@@ -311,6 +314,8 @@ class McapLog(Log):
             event = Event(bytes(data), offset, log_time, path=path)
             if wanted is None or event.kind in wanted:
                 yield event
+        if self.truncation is not None and warn:
+            warnings.warn(f"{self.path}: {self.truncation}", TruncatedLogWarning, stacklevel=2)
 
     def _blocks(
         self, wanted: frozenset[str] | None, lo: int | None, hi: int | None
