@@ -18,9 +18,10 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from ..errors import LogFormatError
-from ..events import KINDS, TIMESTAMP_FIELD, parse_event
+from ..events import KINDS, TIMESTAMP_FIELD, parse_event, timestamp_ns
 from ..markers import Marker
 from . import wire
+from .images import image_data
 from .schemas import table_schema
 
 Times = Sequence[int | None]
@@ -292,31 +293,49 @@ def build(
 
 
 class ImageIndex:
-    """The `image` table: one row per frame (size, and the width/height of the image_transform before it)."""
+    """The `image` table: one row per frame (size, and the width/height of the image_transform before it).
+
+    Fed one event at a time: frames are large, so none is kept.
+    """
 
     kinds = ("image", "image_transform")
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None) -> None:
+        self._path = path
         self._size: tuple[int | None, int | None] = (None, None)
-        self.schema = table_schema("image")
+        self._cols: dict[str, list] = {n: [] for n in ("time", "timestamp", "bytes", "width", "height")}
 
-    def add(self, times: Times, payloads: Payloads, offsets: Offsets, path: str | None) -> pa.RecordBatch:
-        """Rows of the images among a batch of image and image_transform events (in log order)."""
-        from ..events import kind_of, timestamp_ns
+    def add(self, t: int | None, payload: bytes, offset: int | None) -> None:
+        """Feed an image or image_transform event (in log order)."""
+        if payload[:1] == _IMAGE_TRANSFORM_TAG:
+            m = parse_event(payload, offset=offset, path=self._path).image_transform
+            self._size = (m.image_width or None, m.image_height or None)
+            return
+        data = image_data(payload)
+        size = (
+            len(data)
+            if data is not None
+            else len(parse_event(payload, offset=offset, path=self._path).image.image_data)
+        )
+        cols = self._cols
+        cols["time"].append(t)
+        cols["timestamp"].append(timestamp_ns(payload))
+        cols["bytes"].append(size)
+        cols["width"].append(self._size[0])
+        cols["height"].append(self._size[1])
 
-        cols: dict[str, list] = {n: [] for n in ("time", "timestamp", "bytes", "width", "height")}
-        for t, payload, offset in zip(times, payloads, offsets, strict=True):
-            if kind_of(payload) == "image_transform":
-                m = parse_event(payload, offset=offset, path=path).image_transform
-                self._size = (m.image_width or None, m.image_height or None)
-                continue
-            image = parse_event(payload, offset=offset, path=path).image
-            cols["time"].append(t)
-            cols["timestamp"].append(timestamp_ns(payload))
-            cols["bytes"].append(len(image.image_data))
-            cols["width"].append(self._size[0])
-            cols["height"].append(self._size[1])
-        return _from_columns(cols, self.schema)
+    @property
+    def rows(self) -> int:
+        return len(self._cols["time"])
+
+    def take(self) -> pa.RecordBatch:
+        """The rows fed since the last `take()`."""
+        batch = _from_columns(self._cols, table_schema("image"))
+        self._cols = {n: [] for n in self._cols}
+        return batch
+
+
+_IMAGE_TRANSFORM_TAG = bytes([KINDS.index("image_transform") + 1 << 3 | 2])
 
 
 class Activations:

@@ -8,11 +8,12 @@ position in the log, so a reader restores the log's exact order. Camera frames
 are also on `/camera/image` as `foxglove.CompressedImage` (format `jpeg`), for
 Foxglove's Image panel. Markers and the log's metadata become MCAP metadata.
 
-Like the container, camera frames go into chunks of their own, stored as they
-are (zstd gains nothing on JPEG), and every other kind into zstd-compressed
-chunks; both close together (at 1 MiB of sensor data or 4 MiB of frames), so a reader
-that wants only sensor data skips the camera chunks, and reading in file order
-needs at most two chunks in memory. A summary (schemas, channels, statistics,
+Like the container, camera frames go into chunks of their own, so a reader
+that wants only sensor data skips them. Every chunk is zstd-compressed; the
+camera's at level 1: JPEG does not shrink, but each frame is in its chunk twice
+(as an event and as an image) and zstd stores the second copy in a few bytes.
+Both kinds of chunk close together (at 1 MiB of sensor data or 4 MiB of
+frames), so reading in file order needs at most two chunks in memory. A summary (schemas, channels, statistics,
 chunk and metadata indexes) makes the file open at once.
 """
 
@@ -33,11 +34,13 @@ from ..files.output import Output
 from ..formats import mcap as fmt
 from ..log import Log, TimeBound
 from . import foxglove
+from .images import image_data
 
 #: The chunks close once the sensor chunk holds this many bytes, or the camera chunk `CAMERA_CHUNK_BYTES`.
 CHUNK_BYTES = 1 << 20
 CAMERA_CHUNK_BYTES = 4 << 20
 LEVEL = 3
+CAMERA_LEVEL = 1
 CAMERA_TOPIC = "/camera/image"
 
 _MESSAGE_HEAD = fmt.MESSAGE_HEAD
@@ -46,9 +49,9 @@ _IMAGE_KIND = "image"
 
 @dataclass
 class _Lane:
-    """The chunk being filled for one group of channels (compressed or stored as is)."""
+    """The chunk being filled for one group of channels (sensors, or camera frames)."""
 
-    compression: str
+    compressor: zstandard.ZstdCompressor
     records: bytearray = field(default_factory=bytearray)
     index: dict[int, array[int]] = field(default_factory=dict)  # channel -> (log time, offset) pairs
     start: int = 0
@@ -66,17 +69,20 @@ class McapWriter:
         chunk_bytes: int = CHUNK_BYTES,
         camera_chunk_bytes: int = CAMERA_CHUNK_BYTES,
         level: int = LEVEL,
+        camera_level: int = CAMERA_LEVEL,
     ) -> None:
         self._out = out
         self._pos = 0
         self._limits = (chunk_bytes, camera_chunk_bytes)
-        self._zstd = zstandard.ZstdCompressor(level=level)
         self._schemas: list[bytes] = []
         self._channels: list[bytes] = []
         self._chunk_indexes: list[bytes] = []
         self._metadata_indexes: list[bytes] = []
         self.stats = fmt.Statistics()
-        self._lanes = (_Lane("zstd"), _Lane(""))
+        self._lanes = (
+            _Lane(zstandard.ZstdCompressor(level=level)),
+            _Lane(zstandard.ZstdCompressor(level=camera_level)),
+        )
         self._write(fmt.MAGIC + fmt.header("", f"pdlogkit {__version__}"))
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
@@ -111,10 +117,10 @@ class McapWriter:
         parts: Iterable[bytes | memoryview],
         size: int,
         *,
-        stored: bool = False,
+        camera: bool = False,
     ) -> None:
-        """Add a message whose data is `parts` (`size` bytes together); `stored` puts it in the uncompressed lane."""
-        lane = self._lanes[1 if stored else 0]
+        """Add a message whose data is `parts` (`size` bytes together); `camera` puts it in the camera chunks."""
+        lane = self._lanes[camera]
         buf = lane.records
         if lane.first_seq < 0:
             lane.first_seq = sequence
@@ -140,7 +146,7 @@ class McapWriter:
             stats.message_end_time = log_time
         stats.message_count += 1
         stats.channel_message_counts[channel_id] += 1
-        if len(buf) >= self._limits[stored]:
+        if len(buf) >= self._limits[camera]:
             self.flush()
 
     def flush(self) -> None:
@@ -151,9 +157,9 @@ class McapWriter:
     def _write_chunk(self, lane: _Lane) -> None:
         raw = lane.records
         crc = zlib.crc32(raw)
-        data = self._zstd.compress(raw) if lane.compression else raw
+        data = lane.compressor.compress(raw)
         offset = self._pos
-        head = fmt.chunk_head(lane.start, lane.end, len(raw), crc, lane.compression, len(data))
+        head = fmt.chunk_head(lane.start, lane.end, len(raw), crc, "zstd", len(data))
         self._write(head)
         self._write(data)
         length = self._pos - offset
@@ -169,7 +175,7 @@ class McapWriter:
             length,
             offsets,
             self._pos - index_start,
-            lane.compression,
+            "zstd",
             len(data),
             len(raw),
         )
@@ -212,38 +218,6 @@ class McapWriter:
         self._write(summary)
         self._write(fmt.footer(summary_start, offset_start, summary))
         self._write(fmt.MAGIC)
-
-
-def _image_data(payload: bytes) -> memoryview | None:
-    """The JPEG inside an image event, without parsing it (None if its wire form is not the usual one)."""
-    view = memoryview(payload)
-    pos = 1
-    try:
-        _, pos = _varint(view, pos)
-        end = len(view)
-        found = None
-        while pos < end:
-            tag, pos = _varint(view, pos)
-            if tag & 7 != 2:
-                return None
-            length, pos = _varint(view, pos)
-            if tag >> 3 == 2:
-                found = view[pos : pos + length]
-            pos += length
-        return found if pos == end else None
-    except IndexError:
-        return None
-
-
-def _varint(view: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = view[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
 
 
 def write_mcap(
@@ -299,9 +273,9 @@ def write_mcap(
         stamp = event.time_ns
         publish = stamp if stamp is not None and stamp >= 0 else log_time
         is_image = kind == _IMAGE_KIND
-        writer.add_message(channel, seq, log_time, publish, (payload,), len(payload), stored=is_image)
+        writer.add_message(channel, seq, log_time, publish, (payload,), len(payload), camera=is_image)
         if is_image:
-            jpeg = _image_data(payload)
+            jpeg = image_data(payload)
             if jpeg is None:
                 jpeg = memoryview(parse_event(payload, offset=event.offset, path=path).image.image_data)
             if not camera:
@@ -310,7 +284,7 @@ def write_mcap(
                 )
                 camera = writer.add_channel(CAMERA_TOPIC, image_schema, "protobuf", {"frame_id": foxglove.FRAME_ID})
             head = foxglove.compressed_image_head(publish, len(jpeg))
-            writer.add_message(camera, seq, log_time, publish, (head, jpeg), len(head) + len(jpeg), stored=True)
+            writer.add_message(camera, seq, log_time, publish, (head, jpeg), len(head) + len(jpeg), camera=True)
         seq += 1
         if progress is not None and seq % 4096 == 0:
             progress(seq)

@@ -106,9 +106,18 @@ def _batches(
         yield activations.finish()
         return
     if kind == "image":
-        index = ImageIndex()
-        for times, payloads, offsets in _event_batches(log.timed_events(index.kinds, start, end), 4096, progress):
-            yield index.add(times, payloads, offsets, path)
+        index = ImageIndex(path)
+        done = 0
+        for t, event in log.timed_events(index.kinds, start, end):
+            index.add(t, event.payload, event.offset)
+            done += 1
+            if index.rows >= per_batch:
+                yield index.take()
+            if progress is not None and done % 1024 == 0:
+                progress(done)
+        yield index.take()
+        if progress is not None:
+            progress(done)
         return
     for times, payloads, offsets in _event_batches(log.timed_events([kind], start, end), per_batch, progress):
         yield build(kind, times, payloads, offsets, path)
