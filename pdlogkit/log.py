@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import math
 import os
 import select
@@ -125,6 +126,18 @@ class Log(ABC):
     ) -> Iterator[tuple[int | None, Event]]:
         """Like `events`, paired with each event's time on the log's clock (Unix ns)."""
         return log_clock(self.events(kinds, start, end), self.start_ns)
+
+    def payload_batches(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[list[int | None], list[bytes], list[int | None]]]:
+        """`timed_events` in batches, without `Event` objects: (log times, payloads, byte offsets) lists.
+
+        The same events in the same order, for code that takes them by the thousand (tables);
+        a container hands out a chunk's worth at a time.
+        """
+        timed = self.timed_events(kinds, start, end)
+        while batch := list(itertools.islice(timed, 4096)):
+            yield [t for t, _ in batch], [e.payload for _, e in batch], [e.offset for _, e in batch]
 
     @abstractmethod
     def summary(self) -> LogSummary:
@@ -442,6 +455,13 @@ class IndexedLog(Log):
         self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
     ) -> Iterator[tuple[int | None, Event]]:
         return ((event.received_ns, event) for event in self.events(kinds, start, end))
+
+    def payload_batches(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[list[int | None], list[bytes], list[int | None]]]:
+        wanted = check_kinds(kinds)
+        lo, hi = self.window_ns(start, end) if start is not None or end is not None else (None, None)
+        return self.reader.payload_batches(wanted, lo, hi)  # type: ignore[return-value]
 
     @property
     def start_ns(self) -> int | None:

@@ -550,3 +550,22 @@ def test_markers_table_comes_from_the_classic_logs_sidecar(tmp_path):
         {"time": START + 2 * 10**9, "text": "drop arrived", "fields": '{"electrode": 34}'},
     ]
     assert later == rows[1:]
+
+
+def test_payload_batches_are_the_timed_events_of_every_kind_of_log(synth_log, tmp_path):
+    from pdlogkit import convert
+    from pdlogkit.export import export_log
+
+    container, mcap = tmp_path / "run.pdlz", tmp_path / "run.mcap"
+    convert(synth_log, container)
+    export_log(synth_log, mcap)
+    for path in (synth_log, container, mcap):
+        with open_log(path) as log:
+            for kinds, start, end in (
+                (None, None, None),
+                (["scan_capacitance", "image"], 3, 7.5),
+                (["hv_regulator"], None, 9),
+            ):
+                expected = [(t, e.payload, e.offset) for t, e in log.timed_events(kinds, start, end)]
+                got = [x for batch in log.payload_batches(kinds, start, end) for x in zip(*batch, strict=True)]
+                assert got == expected and expected

@@ -235,7 +235,7 @@ def write_mcap(
 
     The caller commits or aborts `out`.
     """
-    from ..events import parse_event
+    from ..events import kind_of, parse_event, timestamp_ns
 
     writer = McapWriter(out, chunk_bytes=chunk_bytes, camera_chunk_bytes=camera_chunk_bytes)
     # First, so that a reader of a file cut short still knows how to order its events.
@@ -262,35 +262,33 @@ def write_mcap(
     camera = 0
     seq = 0
     path = log.path
-    for t, event in log.timed_events(kinds, start, end):
-        kind = event.kind
-        channel = channels.get(kind)
-        if channel is None:
-            topic = TOPIC_PREFIX + kind
-            channel = channels[kind] = writer.add_channel(topic, event_schema, "protobuf", {"kind": kind})
-        log_time = t if t is not None and t > 0 else 0  # MCAP times are unsigned
-        payload = event.payload
-        stamp = event.time_ns
-        publish = stamp if stamp is not None and stamp >= 0 else log_time
-        is_image = kind == _IMAGE_KIND
-        writer.add_message(channel, seq, log_time, publish, (payload,), len(payload), camera=is_image)
-        if is_image:
-            jpeg = image_data(payload)
-            if jpeg is None:
-                jpeg = memoryview(parse_event(payload, offset=event.offset, path=path).image.image_data)
-            if not camera:
-                image_schema = writer.add_schema(
-                    foxglove.COMPRESSED_IMAGE, "protobuf", foxglove.compressed_image_descriptor_set()
-                )
-                camera = writer.add_channel(CAMERA_TOPIC, image_schema, "protobuf", {"frame_id": foxglove.FRAME_ID})
-            head = foxglove.compressed_image_head(publish, len(jpeg))
-            writer.add_message(camera, seq, log_time, publish, (head, jpeg), len(head) + len(jpeg), camera=True)
-        seq += 1
-        if progress is not None and seq % 4096 == 0:
+    for times, payloads, offsets in log.payload_batches(kinds, start, end):
+        for t, payload, offset in zip(times, payloads, offsets, strict=True):
+            kind = kind_of(payload)
+            channel = channels.get(kind)
+            if channel is None:
+                topic = TOPIC_PREFIX + kind
+                channel = channels[kind] = writer.add_channel(topic, event_schema, "protobuf", {"kind": kind})
+            log_time = t if t is not None and t > 0 else 0  # MCAP times are unsigned
+            stamp = timestamp_ns(payload)
+            publish = stamp if stamp is not None and stamp >= 0 else log_time
+            is_image = kind == _IMAGE_KIND
+            writer.add_message(channel, seq, log_time, publish, (payload,), len(payload), camera=is_image)
+            if is_image:
+                jpeg = image_data(payload)
+                if jpeg is None:
+                    jpeg = memoryview(parse_event(payload, offset=offset, path=path).image.image_data)
+                if not camera:
+                    image_schema = writer.add_schema(
+                        foxglove.COMPRESSED_IMAGE, "protobuf", foxglove.compressed_image_descriptor_set()
+                    )
+                    camera = writer.add_channel(CAMERA_TOPIC, image_schema, "protobuf", {"frame_id": foxglove.FRAME_ID})
+                head = foxglove.compressed_image_head(publish, len(jpeg))
+                writer.add_message(camera, seq, log_time, publish, (head, jpeg), len(head) + len(jpeg), camera=True)
+            seq += 1
+        if progress is not None:
             progress(seq)
     writer.finish()
-    if progress is not None:
-        progress(seq)
     ids = {v: k for k, v in channels.items()}
     topics = {TOPIC_PREFIX + ids[c]: n for c, n in writer.stats.channel_message_counts.items() if c in ids}
     if camera:

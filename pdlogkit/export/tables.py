@@ -12,12 +12,11 @@ chunks holding them); payloads are decoded a batch at a time (`builders`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from ..events import Event
 from .builders import Activations, ImageIndex, build, markers_batch
 from .schemas import check_table, project, table_schema
 
@@ -28,6 +27,8 @@ if TYPE_CHECKING:
 
 #: Rows per record batch unless asked otherwise.
 BATCH_ROWS = 131_072
+#: Events decoded together at most: enough for numpy to pay off, few enough to stay in the CPU's caches.
+MAX_BATCH_EVENTS = 8192
 #: Rows an event of each kind gives, about (to size the batches of events).
 _ROWS_PER_EVENT = {"scan_capacitance": 128, "group_capacitance": 5, "duty_cycle_updated": 5, "temperature_control": 4}
 _ROWS_PER_EVENT["electrode_state"] = 7
@@ -96,12 +97,11 @@ def _batches(
     if kind == "markers":
         yield markers_batch(log.markers(), lo, hi)
         return
-    per_batch = max(1, batch_rows // _ROWS_PER_EVENT.get(kind, 1))
+    per_batch = max(1, min(batch_rows // _ROWS_PER_EVENT.get(kind, 1), MAX_BATCH_EVENTS))
     if kind == "activations":
         # The state before the window matters: read from the log's start up to the window's end.
         activations = Activations(lo, hi)
-        states = log.timed_events(["electrode_state"], None, end)
-        for times, payloads, offsets in _event_batches(states, per_batch, progress):
+        for times, payloads, offsets in _event_batches(log, ["electrode_state"], None, end, per_batch, progress):
             activations.add(times, payloads, offsets, path)
         yield activations.finish()
         return
@@ -119,22 +119,22 @@ def _batches(
         if progress is not None:
             progress(done)
         return
-    for times, payloads, offsets in _event_batches(log.timed_events([kind], start, end), per_batch, progress):
+    for times, payloads, offsets in _event_batches(log, [kind], start, end, per_batch, progress):
         yield build(kind, times, payloads, offsets, path)
 
 
 def _event_batches(
-    timed: Iterable[tuple[int | None, Event]], size: int, progress: EventProgress
+    log: Log, kinds: list[str], start: TimeBound, end: TimeBound, size: int, progress: EventProgress
 ) -> Iterator[tuple[list[int | None], list[bytes], list[int | None]]]:
-    """(times, payloads, offsets) of up to `size` events at a time."""
+    """(times, payloads, offsets) of about `size` events at a time (enough for numpy to pay off)."""
     times: list[int | None] = []
     payloads: list[bytes] = []
     offsets: list[int | None] = []
     done = 0
-    for t, event in timed:
-        times.append(t)
-        payloads.append(event.payload)
-        offsets.append(event.offset)
+    for t, p, o in log.payload_batches(kinds, start, end):
+        times += t
+        payloads += p
+        offsets += o
         if len(times) >= size:
             done += len(times)
             yield times, payloads, offsets
