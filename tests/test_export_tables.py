@@ -569,3 +569,19 @@ def test_payload_batches_are_the_timed_events_of_every_kind_of_log(synth_log, tm
                 expected = [(t, e.payload, e.offset) for t, e in log.timed_events(kinds, start, end)]
                 got = [x for batch in log.payload_batches(kinds, start, end) for x in zip(*batch, strict=True)]
                 assert got == expected and expected
+
+
+def test_a_log_without_any_time_gives_null_times(tmp_path):
+    path = tmp_path / "untimed.bin"
+    with ClassicWriter(path) as w:
+        w.write(_state([5], []))
+        w.write(pb.PurpleDropEvent(hv_regulator=pb.HvRegulator(voltage=3.0)).SerializeToString())
+        w.write(_state([6], []))
+    with open_log(path) as log:
+        assert as_rows(log.table("hv_regulator")) == [
+            {"time": None, "timestamp": None, "voltage": 3.0, "v_target_out": 0.0}
+        ]
+        assert as_rows(log.table("activations")) == [
+            {"electrode": 5, "start": None, "end": None, "drive_group": 0},
+            {"electrode": 6, "start": None, "end": None, "drive_group": 0},
+        ]

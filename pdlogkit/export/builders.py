@@ -3,9 +3,9 @@
 The sensor kinds (many small messages, many measurements each) are decoded
 from the wire with numpy (`wire`), a batch at a time: no Python object per
 measurement and no protobuf parse. The rare kinds (electrode_state, device_info,
-...) are parsed with protobuf, one event at a time. `images` and `activations`
-keep state across batches (the frame size before an image, which electrodes are
-driven), so they are classes fed batches in log order.
+...) are parsed with protobuf, one event at a time. `ImageIndex` and
+`Activations` keep state from event to event (the frame size before an image,
+which electrodes are driven), so they are classes fed events in log order.
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ _MAX_SECONDS = 9_000_000_000
 
 def _nullable_ns(values: Times) -> pa.Array:
     """Unix ns (or None) as a UTC timestamp array."""
-    schema_type = pa.timestamp("ns", tz="UTC")
-    return pa.array(values, type=pa.int64()).cast(schema_type)
+    return pa.array(values, type=pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
 
 
 def _stamp_array(ns: np.ndarray, missing: np.ndarray) -> pa.Array:
@@ -100,8 +99,12 @@ class _Wire:
 
     def head(self, times: Times, rows_per_event: np.ndarray | None = None) -> list[pa.Array]:
         """The `time` and `timestamp` columns, repeated `rows_per_event` times per event."""
-        t = np.fromiter((0 if x is None else x for x in times), dtype=_I64, count=self.n)
-        t_missing = np.fromiter((x is None for x in times), dtype=bool, count=self.n)
+        try:
+            t = np.array(times, dtype=_I64)
+            t_missing = np.zeros(self.n, dtype=bool)
+        except TypeError:  # some events without a time (a log with none at its start)
+            t = np.array([0 if x is None else x for x in times], dtype=_I64)
+            t_missing = np.array([x is None for x in times], dtype=bool)
         assert self.stamp is not None
         stamp, s_missing = self.stamp
         if rows_per_event is not None:

@@ -30,8 +30,13 @@ BATCH_ROWS = 131_072
 #: Events decoded together at most: enough for numpy to pay off, few enough to stay in the CPU's caches.
 MAX_BATCH_EVENTS = 8192
 #: Rows an event of each kind gives, about (to size the batches of events).
-_ROWS_PER_EVENT = {"scan_capacitance": 128, "group_capacitance": 5, "duty_cycle_updated": 5, "temperature_control": 4}
-_ROWS_PER_EVENT["electrode_state"] = 7
+_ROWS_PER_EVENT = {
+    "scan_capacitance": 128,
+    "group_capacitance": 5,
+    "duty_cycle_updated": 5,
+    "temperature_control": 4,
+    "electrode_state": 7,
+}
 
 #: Called with the number of events read so far.
 EventProgress = Callable[[int], None] | None

@@ -23,8 +23,7 @@ import numpy as np
 #: Zero bytes after the last payload, so that reading a varint (at most 10 bytes) never leaves the array.
 PAD = 16
 
-_K = np.arange(10, dtype=np.int64)
-_SHIFT = (7 * _K).astype(np.uint64)
+_K = np.arange(4, dtype=np.int64)
 _I64 = np.int64
 #: Lengths above this are corrupt whatever the buffer (and would overflow int64 arithmetic).
 _MAX_LENGTH = 1 << 40
@@ -41,24 +40,24 @@ def pack(payloads: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def varints(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(values as uint64, sizes in bytes) of the varints at `pos`; size 0 where one runs over 10 bytes."""
-    first = buf[pos]
-    values = first.astype(np.uint64)
+    b = buf[pos]
+    values = (b & 0x7F).astype(np.uint64)
     sizes = np.ones(len(pos), dtype=_I64)
-    multi = np.flatnonzero(first >= 0x80)
-    if multi.size:
-        b = buf[pos[multi, None] + _K]
-        stop = b < 0x80
-        n = stop.argmax(axis=1) + 1
-        parts = (b & 0x7F).astype(np.uint64) << _SHIFT
-        parts[n[:, None] <= _K] = 0
-        values[multi] = np.bitwise_or.reduce(parts, axis=1)
-        sizes[multi] = np.where(stop.any(axis=1), n, 0)
+    more = np.flatnonzero(b >= 0x80)
+    k = 1
+    while more.size and k < 10:  # byte k of the varints still going: one pass per byte, on those only
+        b = buf[pos[more] + k]
+        values[more] |= (b & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+        sizes[more] += 1
+        more = more[b >= 0x80]
+        k += 1
+    sizes[more] = 0
     return values, sizes
 
 
 def fixed32(buf: np.ndarray, pos: np.ndarray, dtype: str = "<f4") -> np.ndarray:
     """The 4-byte little-endian values at `pos` (float32 by default)."""
-    return np.ascontiguousarray(buf[pos[:, None] + _K[:4]]).view(dtype).reshape(-1)
+    return np.ascontiguousarray(buf[pos[:, None] + _K]).view(dtype).reshape(-1)
 
 
 @dataclass
@@ -99,22 +98,19 @@ def walk(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[Fields,
     live = pos < end
     owner, pos, end = owner[live], pos[live], end[live]
     pieces: list[tuple[np.ndarray, ...]] = []
+    counts = np.zeros(n, dtype=_I64)  # fields found per message so far
     while owner.size:
         tag, tag_size = varints(buf, pos)
         wire = (tag & np.uint64(7)).astype(_I64)
         number = (tag >> np.uint64(3)).astype(_I64)
         at = pos + tag_size
         value, value_size = varints(buf, at)
-        length = np.zeros_like(at)
-        start = at
-        nxt = at + value_size  # a varint
         delimited = wire == 2
         sane = ~delimited | (value < _MAX_LENGTH)
-        lengths = np.where(sane, value, 0).astype(_I64)
-        start = np.where(delimited, at + value_size, start)
-        length = np.where(delimited, lengths, length)
+        start = np.where(delimited, at + value_size, at)
+        length = np.where(delimited, np.where(sane, value, 0).astype(_I64), 0)
         length = np.where(wire == 1, 8, np.where(wire == 5, 4, length))
-        nxt = np.where(wire == 0, nxt, start + length)
+        nxt = np.where(wire == 0, at + value_size, start + length)
         ok = (
             (tag_size > 0)
             & (number > 0)
@@ -123,19 +119,29 @@ def walk(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[Fields,
             & sane
             & (nxt <= end)
         )
+        piece = (owner, number, wire, value, start, length)
         if not ok.all():
             bad[owner[~ok]] = True
-        pieces.append(tuple(a[ok] for a in (owner, number, wire, value, start, length)))
-        going = ok & (nxt < end)
-        owner, pos, end = owner[going], nxt[going], end[going]
-    if pieces:
-        arrays = [np.concatenate(col) for col in zip(*pieces, strict=True)]
-        order = np.argsort(arrays[0], kind="stable")
-        fields = Fields(*(a[order] for a in arrays))
-    else:
-        empty = np.zeros(0, dtype=_I64)
-        fields = Fields(empty, empty, empty, empty.astype(np.uint64), empty, empty)
-    return fields, bad
+            piece = tuple(a[ok] for a in piece)
+            going = ok & (nxt < end)
+        else:
+            going = nxt < end
+        counts[piece[0]] += 1
+        pieces.append(piece)
+        if going.all():
+            pos = nxt
+        else:
+            owner, pos, end = owner[going], nxt[going], end[going]
+    # Order the fields by message, then position in it: a message's k-th field goes to first[message] + k.
+    first = np.cumsum(counts) - counts
+    total = int(counts.sum())
+    columns = [np.empty(total, dtype=_I64) for _ in range(6)]
+    columns[3] = np.empty(total, dtype=np.uint64)
+    for step, piece in enumerate(pieces):
+        where = first[piece[0]] + step
+        for column, values in zip(columns, piece, strict=True):
+            column[where] = values
+    return Fields(*columns), bad
 
 
 def last(owner: np.ndarray, values: np.ndarray, n: int, default: object) -> np.ndarray:
@@ -149,7 +155,10 @@ def last(owner: np.ndarray, values: np.ndarray, n: int, default: object) -> np.n
 
 def rank(owner: np.ndarray) -> np.ndarray:
     """The position of each entry among the entries of its message (owner sorted): 0, 1, 2, ..."""
-    return np.arange(len(owner), dtype=_I64) - np.searchsorted(owner, owner, side="left")
+    if not owner.size:
+        return np.zeros(0, dtype=_I64)
+    counts = np.bincount(owner)
+    return np.arange(len(owner), dtype=_I64) - (np.cumsum(counts) - counts)[owner]
 
 
 def expand(starts: np.ndarray, counts: np.ndarray, stride: int) -> np.ndarray:
