@@ -119,7 +119,7 @@ def walk(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[Fields,
             & sane
             & (nxt <= end)
         )
-        piece = (owner, number, wire, value, start, length)
+        piece: tuple[np.ndarray, ...] = (owner, number, wire, value, start, length)
         if not ok.all():
             bad[owner[~ok]] = True
             piece = tuple(a[ok] for a in piece)

@@ -459,11 +459,12 @@ def _merge_batches(
                 yield times, payloads, offsets
                 times, payloads, offsets = [], [], []
             chosen = picks[k:] if k else picks
-            yield [rtimes[j] for j in chosen], [body[starts[j] : ends[j]] for j in chosen], [info.offset] * len(chosen)
+            picked: list[bytes] = [body[starts[j] : ends[j]] for j in chosen]  # type: ignore[misc]
+            yield [rtimes[j] for j in chosen], picked, [info.offset] * len(chosen)
             continue
         j = picks[k]
         times.append(rtimes[j])
-        payloads.append(body[starts[j] : ends[j]])
+        payloads.append(body[starts[j] : ends[j]])  # type: ignore[arg-type]
         offsets.append(info.offset)
         k += 1
         if k < len(picks):
