@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -150,3 +151,29 @@ def test_import_pdlogkit_stays_light_and_tables_name_their_extra():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert "pip install 'pdlogkit[tables]'" in result.stdout
+
+
+def test_a_piped_log_exports_one_table_or_mcap(sensor_log, tmp_path):
+    import threading
+
+    def piped():
+        read, write = os.pipe()
+        data = sensor_log.read_bytes()
+
+        def feed():
+            with contextlib.suppress(BrokenPipeError), os.fdopen(write, "wb") as f:
+                f.write(data)  # a reader that refuses the stream closes it early
+
+        threading.Thread(target=feed, daemon=True).start()
+        return os.fdopen(read, "rb")
+
+    with piped() as stream:
+        export_log(stream, tmp_path / "hv.parquet", kinds=["hv_regulator"])
+    with open_log(sensor_log) as log:
+        assert pq.read_table(tmp_path / "hv.parquet").equals(log.table("hv_regulator"))
+        events = log.summary().events
+    with piped() as stream:
+        assert export_log(stream, tmp_path / "run.mcap").events == events
+    with piped() as stream, pytest.raises(ValueError, match="stream"):
+        export_log(stream, tmp_path / "folder")
+    assert not (tmp_path / "folder").exists()

@@ -70,9 +70,13 @@ def _tables(kinds: Iterable[str] | None) -> list[str]:
     return chosen
 
 
-def _planned(log: Log, tables: list[str]) -> int:
-    """How many events the export of `tables` reads, from the summary (for a progress bar)."""
-    counts = log.summary().counts
+def _counts(log: Log) -> dict[str, int]:
+    """Events per kind where an index tells them at no cost (for a progress bar), else nothing."""
+    return log.summary().counts if log.has_index else {}
+
+
+def _planned(counts: dict[str, int], tables: list[str]) -> int:
+    """How many events the export of `tables` reads (0: not known)."""
     reads = {"image": ("image", "image_transform"), "activations": ("electrode_state",), "markers": ()}
     return sum(counts.get(k, 0) for t in tables for k in reads.get(t, (t,)))
 
@@ -110,21 +114,25 @@ def export_log(
     with contextlib.suppress(OSError):
         if os.path.samefile(log.path, out):
             raise ValueError(f"output {out} is the input; choose another file")
-    if start is not None or end is not None:
+    streamed = log.size is None  # a pipe: read once, front to back
+    if (start is not None or end is not None) and not streamed:
         log.require_window(start, end)
     if chosen == "mcap":
         return _export_mcap(log, out, kinds, start, end, overwrite, progress, t0)
     tables = _tables(kinds)
     if single and len(tables) != 1:
         raise ValueError(f"{out} is one {chosen} file: choose one table with kinds (or give a folder)")
+    if streamed and len(tables) != 1:
+        raise ValueError(f"{log.path} is a stream, read once: export one table (or MCAP), or save it to a file")
     from .tabular import TABLE_FORMATS
 
-    total = _planned(log, tables)
-    done = 0
+    total = _planned(_counts(log), tables)
+    read = [0, 0]  # events read by the tables written, and by the one being written
 
     def tick(n: int) -> None:
+        read[1] = n
         if progress is not None:
-            progress(done + n, total)
+            progress(read[0] + n, total)
 
     rows: dict[str, int] = {}
     files: list[str] = []
@@ -134,7 +142,7 @@ def export_log(
             name = out if folder is None else table + TABLE_FORMATS[chosen]
             target = open_output(out, overwrite=overwrite) if folder is None else folder.file(name)
             rows[table] = _write_one(log, table, target, chosen, start, end, tick)
-            done = done + _planned(log, [table])
+            read[0], read[1] = read[0] + read[1], 0
             files.append(name if folder is None else os.path.join(out, name))
         if folder is not None:
             folder.commit()
@@ -144,7 +152,7 @@ def export_log(
         raise
     size = sum(os.path.getsize(f) for f in files)
     notes = [str(log.truncation)] if log.truncation is not None else []
-    return ExportReport(out, chosen, rows, files, done, size, time.perf_counter() - t0, notes)
+    return ExportReport(out, chosen, rows, files, read[0], size, time.perf_counter() - t0, notes)
 
 
 def _write_one(
@@ -175,8 +183,7 @@ def _export_mcap(
     from .mcap import write_mcap
 
     wanted = check_kinds(kinds)
-    counts = log.summary().counts
-    total = sum(n for k, n in counts.items() if wanted is None or k in wanted)
+    total = sum(n for k, n in _counts(log).items() if wanted is None or k in wanted)
     target = open_output(out, overwrite=overwrite)
     try:
         topics = write_mcap(
