@@ -195,10 +195,12 @@ def pdserver_main(argv: Sequence[str] | None = None) -> int:
         help=f"board name or path to a board definition JSON file (default: the log's own, else {PDSERVER_BOARD})",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v for INFO, -vv for DEBUG")
+    parser.add_argument("--ws-port", type=int, default=WS_PORT, help=f"event stream port (default {WS_PORT}; 0: free)")
+    parser.add_argument("--http-port", type=int, default=HTTP_PORT, help=f"control API port (default {HTTP_PORT})")
     parser.add_argument(
         "--ecal", metavar="NAME", help="electrode calibration: not needed, a log holds calibrated values"
     )
-    parser.add_argument("--sim", metavar="PINS", help=argparse.SUPPRESS)
+    parser.add_argument("--sim", nargs="?", const="", metavar="PINS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sim is not None:
         print(
@@ -219,7 +221,11 @@ def pdserver_main(argv: Sequence[str] | None = None) -> int:
     return run(
         lambda _: serve(
             ReplayServer(
-                args.replay, ws_port=WS_PORT, http_port=HTTP_PORT, board=args.board, fallback_board=PDSERVER_BOARD
+                args.replay,
+                ws_port=args.ws_port,
+                http_port=args.http_port,
+                board=args.board,
+                fallback_board=PDSERVER_BOARD,
             )
         ),
         args,
