@@ -1,14 +1,22 @@
-"""Benchmark the replay server's timing and throughput against a naive replay, in the same run.
+"""Benchmark the replay server's timing, quiet and under hostile clients, against a naive replay in the same run.
 
 Timing: a realistic synthetic log (camera 1024x768 at 10 frames/s, hardware sensor
 rates) replayed at speed 1 to 10 websocket clients living in another process. For
 every event, lateness = actual time - scheduled time (anchor + position / speed), at
-the server's send and at the clients' arrival; "drift" is the lateness of the last
-event. The reference is the naive way (sleep the delta between events), on the same
-log and clients. Throughput: events/s and MB/s at speed 0 to the same clients,
+the server's send and at the clients' arrival; "last" is the lateness of the last
+event (drift). Three runs, printed side by side:
+
+- quiet: the 10 clients alone;
+- hostile: the same 10 clients, and at the same time (from other processes) 20
+  stalled clients (handshake, then never read), 20 clients that vanish abruptly a
+  third of the way, 300 slowloris HTTP connections (a byte a second), and a stream
+  of full JSON-RPC batches (the largest allowed) with an oversized body now and then;
+- the reference: the naive way (sleep the delta between events), same log and clients.
+
+Throughput (`--throughput`): events/s and MB/s at speed 0 to the same clients,
 against the rate the log reads at.
 
-    flock /tmp/pdlogkit-bench.lock python tools/bench_replay.py [--minutes 10] [--clients 10]
+    flock /tmp/pdlogkit-bench.lock python tools/bench_replay.py [--minutes 2] [--clients 10]
 """
 
 from __future__ import annotations
@@ -84,6 +92,101 @@ def start_clients(url: str, count: int, expected: int, out: Path, aborting: int 
     )
 
 
+# --- the hostile mix's process ----------------------------------------------------
+
+HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def hostile_main(argv: list[str]) -> None:
+    """Stalled websocket clients, slowloris HTTP connections and a stream of full RPC batches, for `seconds`."""
+    import http.client
+    import socket
+    import threading
+
+    ws_port, http_port, seconds = int(argv[0]), int(argv[1]), float(argv[2])
+    stalled_count, slowloris_count = int(argv[3]), int(argv[4])
+    deadline = time.monotonic() + seconds
+    stalled = []
+    for _ in range(stalled_count):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", ws_port))
+        sock.sendall(HANDSHAKE)  # and never read again
+        stalled.append(sock)
+    slow = []
+    for _ in range(slowloris_count):
+        sock = socket.create_connection(("127.0.0.1", http_port))
+        sock.sendall(b"POST /rpc HTTP/1.1\r\nHost: x\r\n")
+        slow.append(sock)
+    print(json.dumps({"ready": True}), flush=True)
+    from pdlogkit.replay.http import MAX_BODY
+    from pdlogkit.replay.rpc import MAX_BATCH
+
+    methods = ["get_scan_capacitance", "get_electrode_pins", "get_group_capacitance", "get_device_info"]
+    batch = json.dumps(
+        [{"jsonrpc": "2.0", "method": methods[k % len(methods)], "params": [], "id": k} for k in range(MAX_BATCH)]
+    )
+    counts = {"batches": 0, "refused": 0, "slowloris_reconnects": 0}
+
+    def batches() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=30)
+        k = 0
+        while time.monotonic() < deadline:
+            k += 1
+            body = batch if k % 20 else " " * (MAX_BODY * 16)  # now and then a body far over the limit
+            try:
+                conn.request("POST", "/rpc", body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                counts["batches" if response.status == 200 else "refused"] += 1
+                if response.will_close:
+                    conn.close()
+            except OSError:
+                conn.close()
+
+    workers = [threading.Thread(target=batches, daemon=True) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        for i, sock in enumerate(slow):
+            try:
+                sock.sendall(b"X")  # a header that never ends
+            except OSError:
+                counts["slowloris_reconnects"] += 1
+                sock.close()
+                slow[i] = socket.create_connection(("127.0.0.1", http_port))
+                slow[i].sendall(b"POST /rpc HTTP/1.1\r\nHost: x\r\n")
+    for worker in workers:
+        worker.join(30)
+    for sock in stalled + slow:
+        sock.close()
+    print(json.dumps(counts), flush=True)
+
+
+def start_hostile(ws_port: int, http_port: int, seconds: float, stalled: int, slowloris: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--hostile",
+            str(ws_port),
+            str(http_port),
+            str(seconds),
+            str(stalled),
+            str(slowloris),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # ready: every stalled and slowloris connection is open
+    return proc
+
+
 def read_arrivals(out: Path, count: int, expected: int) -> list[array]:
     """Arrival times of the clients that stayed to the end."""
     data = array("d")
@@ -120,24 +223,33 @@ def clients_now() -> int:
 _CURRENT: dict = {}
 
 
-def run_replay_server(path: Path, seconds: float, clients: int, expected: list[float], aborting: int = 0) -> dict:
-    """pdlogkit's ReplayServer at speed 1: lateness at the server and at the clients that stay."""
+def run_replay_server(path: Path, seconds: float, clients: int, expected: list[float], hostile: bool = False) -> dict:
+    """pdlogkit's ReplayServer at speed 1: lateness at the server and at the healthy clients.
+
+    `hostile`: 20 clients among them vanish a third of the way, and another process runs
+    20 stalled clients, 300 slowloris connections and a stream of full RPC batches.
+    """
     out = DATA / "replay-arrivals.bin"
+    aborting = 20 if hostile else 0
     with ReplayServer(path, speed=1.0, end=seconds, paused=True) as server:
         _CURRENT["clients"] = lambda: server.clients
-        proc = start_clients(server.ws_url, clients, len(expected), out, aborting)
-        wait_for_clients(clients, clients)
+        attack = start_hostile(server.ws_port, server.http_port, seconds + 5, 20, 300) if hostile else None
+        total = clients + aborting + (20 if hostile else 0)
+        proc = start_clients(server.ws_url, clients + aborting, len(expected), out, aborting)
+        wait_for_clients(clients, total)
         server.set_playing(True)
         anchor, anchor_pos, speed = server.schedule()
         proc.communicate(timeout=seconds * 2 + 60)
         send = server.lateness()
-        dropped = server.stats.slow_clients_dropped
+        status = server.status()
+        counts = json.loads(attack.communicate(timeout=120)[0].splitlines()[-1]) if attack is not None else {}
     due = [anchor + (p - anchor_pos) / speed for p in expected]
-    arrivals = read_arrivals(out, clients - aborting, len(expected))
+    arrivals = read_arrivals(out, clients, len(expected))
     at_clients = [a - d for client in arrivals for a, d in zip(client, due, strict=True)]
     last = max(client[-1] for client in arrivals) - due[-1]
-    result = {"send": figures(send), "clients": figures(at_clients), "dropped": dropped}
+    result = {"send": figures(send), "clients": figures(at_clients), "dropped": status["slow_clients_dropped"]}
     result["clients"]["last"] = last * 1e3
+    result["attack"] = counts
     return result
 
 
@@ -239,15 +351,17 @@ def run_memory(seconds: float, clients: int) -> None:
         proc.wait()
 
 
+TARGETS = {"quiet": (2.0, 10.0), "hostile": (10.0, None)}  # clients' arrival: p99, max (ms)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="log length played at speed 1 (default 10)")
+    parser.add_argument("--minutes", type=float, default=2.0, help="log length played at speed 1 (default 2)")
     parser.add_argument("--reference-minutes", type=float, help="length the naive reference plays (default: same)")
     parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--throughput", action="store_true", help="also measure speed 0 throughput")
     parser.add_argument("--throughput-seconds", type=float, default=60.0, help="log seconds sent at speed 0")
-    parser.add_argument("--aborting", type=int, default=0, help="clients that vanish abruptly a third of the way")
     parser.add_argument("--no-camera", action="store_true", help="a log without camera frames")
-    parser.add_argument("--timing-only", action="store_true", help="skip the reference and the throughput")
     parser.add_argument("--memory", type=float, metavar="S", help="instead: loop a short log for S s, print RSS")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
@@ -267,54 +381,63 @@ def main() -> None:
         f"{args.clients} clients in another process; cores: {os.cpu_count()}",
         file=sys.stderr,
     )
-    if args.timing_only:
-        ours = run_replay_server(path, seconds, args.clients, expected, args.aborting)
-        print(f"\n{args.clients} clients, {args.aborting} vanishing a third of the way; lateness of the others (ms)\n")
-        print("| where | p50 | p99 | max | last event |")
-        print("|---|---:|---:|---:|---:|")
-        for where in ("send", "clients"):
-            f = ours[where]
-            print(f"| {where} | {f['p50']:.3f} | {f['p99']:.3f} | {f['max']:.3f} | {f['last']:.3f} |")
-        print(f"\nslow clients dropped: {ours['dropped']}")
-        return
+    runs = {}
+    for name in ("quiet", "hostile"):
+        print(f"ReplayServer, {name}, at speed 1 for {seconds:g} s ...", file=sys.stderr)
+        runs[name] = run_replay_server(path, seconds, args.clients, expected, hostile=name == "hostile")
+    print(f"naive reference (sleep the delta) for {ref_seconds:g} s ...", file=sys.stderr)
+    reference = run_naive(path, ref_seconds, args.clients, ref_expected)
+
+    print(
+        f"\nTiming at speed 1, {args.clients} healthy clients (lateness vs schedule, ms; 'last' = drift at the end)\n"
+    )
+    print("| replay | measured at | p50 | p99 | max | last | target (arrival p99 / max) |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for name, result in runs.items():
+        p99_target, max_target = TARGETS[name]
+        met = result["clients"]["p99"] <= p99_target and (max_target is None or result["clients"]["max"] <= max_target)
+        target = (
+            f"<= {p99_target:g}" + (f" / <= {max_target:g}" if max_target else "") + (" met" if met else " **not met**")
+        )
+        timing_rows(f"ReplayServer, {name}", result, ["", target])
+    timing_rows(f"naive: sleep the delta (reference, {ref_seconds / 60:g} min)", reference, ["", ""])
+    hostile = runs["hostile"]
+    print(
+        f"\nhostile run: {hostile['dropped']} stalled clients dropped (1008); "
+        f"{hostile['attack'].get('batches', 0)} batches answered, {hostile['attack'].get('refused', 0)} oversized "
+        f"bodies refused; quiet run: {runs['quiet']['dropped']} dropped"
+    )
+    if args.throughput:
+        print_throughput(path, args.throughput_seconds, args.clients)
+
+
+def timing_rows(name: str, result: dict, targets: list[str]) -> None:
+    for where, target in zip(("send", "clients"), targets, strict=True):
+        f = result[where]
+        print(
+            f"| {name} | {'send' if where == 'send' else 'clients'} | {f['p50']:.3f} | {f['p99']:.3f} "
+            f"| {f['max']:.3f} | {f['last']:.3f} | {target} |",
+            flush=True,
+        )
+
+
+def print_throughput(path: Path, seconds: float, clients: int) -> None:
     print("throughput at speed 0 ...", file=sys.stderr)
-    tp = run_throughput(path, args.throughput_seconds, args.clients)
+    tp = run_throughput(path, seconds, clients)
     events_s, mb_s, total_mb_s = tp["serve"]
     read_events_s, read_mb_s = tp["read"]
-    print(f"\nThroughput at speed 0, {args.clients} clients, first {args.throughput_seconds:g} s of the log\n")
+    print(f"\nThroughput at speed 0, {clients} clients, first {seconds:g} s of the log\n")
     print("| what | events/s | MB/s |")
     print("|---|---:|---:|")
     print(f"| reading the log (reference) | {read_events_s:,.0f} | {read_mb_s:,.1f} |")
     print(f"| ReplayServer --speed 0, per client | {events_s:,.0f} | {mb_s:,.1f} |")
-    print(
-        f"| ReplayServer --speed 0, all {args.clients} clients together | {events_s * args.clients:,.0f} "
-        f"| {total_mb_s:,.1f} |",
-        flush=True,
-    )
-    print(f"\nTiming at speed 1, {args.clients} clients (lateness vs schedule, ms; 'last' = drift at the end)\n")
-    print("| replay | where | p50 | p99 | max | last event | log played |")
-    print("|---|---|---:|---:|---:|---:|---:|", flush=True)
-    print(f"ReplayServer at speed 1 for {seconds:g} s ...", file=sys.stderr)
-    ours = run_replay_server(path, seconds, args.clients, expected, args.aborting)
-    timing_rows("pdlogkit ReplayServer", ours, seconds)
-    print(f"naive reference (sleep the delta) for {ref_seconds:g} s ...", file=sys.stderr)
-    ref = run_naive(path, ref_seconds, args.clients, ref_expected)
-    timing_rows("naive: sleep the delta (reference)", ref, ref_seconds)
-    print(f"\nslow clients dropped: {ours['dropped']}")
-
-
-def timing_rows(name: str, result: dict, played: float) -> None:
-    for where in ("send", "clients"):
-        f = result[where]
-        print(
-            f"| {name} | {'at send' if where == 'send' else 'at clients'} | {f['p50']:.3f} | {f['p99']:.3f} "
-            f"| {f['max']:.3f} | {f['last']:.3f} | {played / 60:g} min |",
-            flush=True,
-        )
+    print(f"| ReplayServer --speed 0, all {clients} clients together | {events_s * clients:,.0f} | {total_mb_s:,.1f} |")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         client_main(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--hostile":
+        hostile_main(sys.argv[2:])
     else:
         main()

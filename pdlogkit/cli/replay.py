@@ -96,10 +96,11 @@ def serve(server: ReplayServer) -> int:
     stop = threading.Event()
     error = None
     with _terminate_on(signal.SIGTERM, stop), server:
-        print(f"replaying {printable(server.log.path) if server.log else ''}", file=sys.stderr)
-        print(f"events: {server.ws_url}  control: {server.rpc_url}", flush=True)
         line = StatusLine()
+        # Keys are read before the addresses are printed: a key pressed as soon as they show is not lost.
         with line, _space_toggles(server, line.enabled):
+            print(f"replaying {printable(server.log.path) if server.log else ''}", file=sys.stderr)
+            print(f"events: {server.ws_url}  control: {server.rpc_url}", flush=True)
             try:
                 while not stop.wait(0.125):
                     status = server.status()
@@ -172,7 +173,7 @@ def _space_toggles(server: ReplayServer, enabled: bool) -> Iterator[None]:
             if ready and os.read(fd, 1) == b" ":
                 server.set_playing(server.status()["paused"])
 
-    tty.setcbreak(fd)
+    tty.setcbreak(fd, termios.TCSANOW)  # TCSANOW: keys typed already are kept, not flushed
     thread = threading.Thread(target=read_keys, name="pdlogkit-replay-keys", daemon=True)
     thread.start()
     try:
