@@ -351,6 +351,57 @@ def run_memory(seconds: float, clients: int) -> None:
         proc.wait()
 
 
+def run_http(path: Path, requests: int = 1000, threads: int = 20) -> dict:
+    """The control API under parallel load (fresh connections) and one keep-alive connection against fresh ones."""
+    import concurrent.futures
+    import http.client
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "method": "get_scan_capacitance", "params": [], "id": 1}).encode()
+
+    def fresh(url: str) -> float | None:
+        t = time.perf_counter()
+        try:
+            request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+        except OSError:
+            return None
+        return time.perf_counter() - t
+
+    with ReplayServer(path, speed=1.0) as server:
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            parallel = list(pool.map(fresh, [server.rpc_url] * requests))
+        sequential = [fresh(server.rpc_url) for _ in range(200)]
+        conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+        kept = []
+        for _ in range(200):
+            t = time.perf_counter()
+            conn.request("POST", "/rpc", body, {"Content-Type": "application/json"})
+            conn.getresponse().read()
+            kept.append(time.perf_counter() - t)
+        conn.close()
+    ok = [x * 1e3 for x in parallel if x is not None]
+    return {
+        "failed": len(parallel) - len(ok),
+        "parallel": (statistics.median(ok), pct(ok, 0.99)),
+        "fresh": statistics.mean(x * 1e3 for x in sequential if x is not None),
+        "keepalive": statistics.mean(x * 1e3 for x in kept),
+    }
+
+
+def print_http(path: Path) -> None:
+    print("control API under load ...", file=sys.stderr)
+    h = run_http(path)
+    print("\nControl API (get_scan_capacitance while the log plays at speed 1)\n")
+    print("| what | result |")
+    print("|---|---|")
+    parallel = f"{h['failed']} failed; p50 {h['parallel'][0]:.2f} ms, p99 {h['parallel'][1]:.2f} ms"
+    print(f"| 1,000 requests from 20 threads, fresh connections | {parallel} |")
+    print(f"| one after another, fresh connections | {h['fresh']:.2f} ms each |")
+    print(f"| one after another, one keep-alive connection | {h['keepalive']:.2f} ms each |")
+
+
 TARGETS = {"quiet": (2.0, 10.0), "hostile": (10.0, None)}  # clients' arrival: p99, max (ms)
 
 
@@ -382,11 +433,14 @@ def main() -> None:
         file=sys.stderr,
     )
     runs = {}
+    loads = {}
     for name in ("quiet", "hostile"):
         print(f"ReplayServer, {name}, at speed 1 for {seconds:g} s ...", file=sys.stderr)
         runs[name] = run_replay_server(path, seconds, args.clients, expected, hostile=name == "hostile")
+        loads[name] = os.getloadavg()[1]
     print(f"naive reference (sleep the delta) for {ref_seconds:g} s ...", file=sys.stderr)
     reference = run_naive(path, ref_seconds, args.clients, ref_expected)
+    loads["reference"] = os.getloadavg()[1]
 
     print(
         f"\nTiming at speed 1, {args.clients} healthy clients (lateness vs schedule, ms; 'last' = drift at the end)\n"
@@ -407,6 +461,7 @@ def main() -> None:
         f"{hostile['attack'].get('batches', 0)} batches answered, {hostile['attack'].get('refused', 0)} oversized "
         f"bodies refused; quiet run: {runs['quiet']['dropped']} dropped"
     )
+    print_http(path)
     if args.throughput:
         print_throughput(path, args.throughput_seconds, args.clients)
 

@@ -317,6 +317,8 @@ class ReplayServer(LoopService):
     # --- clients ---------------------------------------------------------
 
     async def _handle(self, conn: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         self.stats.clients_served += 1
         logger.info("client %s connected", conn.remote_address)
         playback = None
@@ -330,7 +332,9 @@ class ReplayServer(LoopService):
                 task = self._spawn(playback.run())
             elif self._main is not None and self._main.waiting:
                 self._main.begin()
-            await conn.wait_closed()  # clients send nothing; whatever they send is dropped
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in conn:  # clients send nothing; whatever they send is read and dropped
+                    pass
         finally:
             self._clients.remove(conn)
             if playback is not None:
