@@ -3,8 +3,9 @@
 Each client has a bounded send buffer. A client over it is dropped at once with close
 code 1008 and a reason it can read, counted, and no longer sent to; its transport is
 aborted if the closing handshake does not finish within `close_timeout` (a client that
-stopped reading never finishes it). A client that closes while much is still queued
-for it is let go at once instead of waiting for it to read the queue. So no stalled
+stopped reading never finishes it). A client that closes but does not take the reply
+within `PEER_CLOSE_GRACE` (a client that paused reading with its queue full never
+does) is let go then, instead of when it gives up. So no stalled
 client holds memory, a connection or a place in the count for more than seconds.
 """
 
@@ -34,6 +35,8 @@ STALL_TIMEOUT = 10.0
 STALL_OTHERS_TIMEOUT = 2.0
 #: How often connections are looked over (buffers, closing handshakes that do not finish).
 SWEEP_INTERVAL = 0.1
+#: A client that sent its close frame has this long to take our reply and end the connection.
+PEER_CLOSE_GRACE = 0.5
 #: Longest close reason a close frame holds, in bytes.
 MAX_REASON = 123
 
@@ -55,6 +58,11 @@ class Clients:
 
     def __len__(self) -> int:
         return len(self.open)
+
+    @property
+    def held(self) -> int:
+        """Connections still held: the open clients and those closing whose transport is not gone yet."""
+        return len(self.open) + len(self._closing)
 
     def add(self, conn: Any) -> None:
         self.open.append(conn)
@@ -113,9 +121,10 @@ class Clients:
             transport = conn.transport
             if transport is None or (transport.is_closing() and not _buffered(conn)):
                 continue
-            # The client sent its close, or the handshake outlived its timeout: what is queued
-            # will never be read, so let the connection go now instead of when the queue drains.
-            if (conn.protocol.close_rcvd is not None and _buffered(conn)) or now - since > self.close_timeout:
+            # The client closed but has not taken our reply (a client that paused reading with its
+            # queue full never will), or our own close outlived its timeout: let the connection go.
+            peer_closed = conn.protocol.close_rcvd is not None
+            if (peer_closed and now - since > PEER_CLOSE_GRACE) or now - since > self.close_timeout:
                 transport.abort()
 
     async def close(self) -> None:

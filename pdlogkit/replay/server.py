@@ -398,6 +398,7 @@ class ReplayServer(LoopService):
             "error": playback.error,
             "speed": playback.schedule.speed,
             "clients": len(self._clients),
+            "connections": self._clients.held,
             "per_client": self.per_client,
             "loop": self.loop,
             "start": self._source.start,
