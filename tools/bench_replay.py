@@ -442,8 +442,11 @@ def main() -> None:
     reference = run_naive(path, ref_seconds, args.clients, ref_expected)
     loads["reference"] = os.getloadavg()[1]
 
+    print(f"\nTiming at speed 1, {args.clients} healthy clients (lateness vs schedule, ms; 'last' = drift at the end)")
     print(
-        f"\nTiming at speed 1, {args.clients} healthy clients (lateness vs schedule, ms; 'last' = drift at the end)\n"
+        "5-minute load average after each run (2 cores; above ~1.5 other work shared the machine): "
+        + ", ".join(f"{name} {load:.2f}" for name, load in loads.items())
+        + "\n"
     )
     print("| replay | measured at | p50 | p99 | max | last | target (arrival p99 / max) |")
     print("|---|---|---:|---:|---:|---:|---|")

@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import json
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,9 @@ REPLAY_ERROR = -32002
 
 #: Calls a batch may hold: the gateway's clients send one call per request; a batch is for scripts.
 MAX_BATCH = 100
+#: Share of the event loop's time the control calls may take together, and the window it is measured over.
+CALL_BUDGET = 0.25
+BUDGET_WINDOW = 0.05
 
 #: Name prefixes that say a method changes the device (set_electrode_pins, move_drops,
 #: calibrate_capacitance_offset, write_gpio, ...): a replay answers them `READ_ONLY`.
@@ -66,13 +70,21 @@ class Dispatcher:
     answers -32602 with its message (a bad argument value); a `PdlogkitError` (the log
     could not be read) answers `REPLAY_ERROR` with its message; `RpcError` answers as
     given. A batch holds at most `max_batch` calls, and the event loop gets control back
-    between calls, so no request keeps it from anything else for long.
+    between calls, so no request keeps it from anything else for long. All calls together
+    take at most `budget` of the loop's time (measured over `BUDGET_WINDOW`): past it, the
+    next call waits for the next window, so a flood of requests slows itself down, never
+    the stream.
     """
 
-    def __init__(self, methods: dict[str, Callable[..., Any]], *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, methods: dict[str, Callable[..., Any]], *, max_batch: int = MAX_BATCH, budget: float = CALL_BUDGET
+    ) -> None:
         self.methods = dict(methods)
         self.max_batch = max_batch
+        self.budget = budget
         self._signatures = {name: inspect.signature(fn) for name, fn in self.methods.items()}
+        self._window = 0.0  # perf_counter() at which the current budget window began
+        self._used = 0.0  # seconds of calls in it
 
     def describe(self) -> dict[str, Any]:
         """The method list for `GET /rpc/map`: parameters and a one-line description of each."""
@@ -94,8 +106,8 @@ class Dispatcher:
         except RecursionError:
             return _dump(_error(None, RpcError(PARSE_ERROR, "parse error: request nested too deeply")))
         if not isinstance(request, list):
-            answer = await self.handle_one(request)
-            return None if answer is None else _dump(answer)
+            answer = await self._paced(request)
+            return None if answer is None else answer.encode()
         if not request:
             return _dump(_error(None, RpcError(INVALID_REQUEST, "invalid request: empty batch")))
         if len(request) > self.max_batch:
@@ -103,33 +115,49 @@ class Dispatcher:
             return _dump(_error(None, RpcError(INVALID_REQUEST, message)))
         answers = []
         for item in request:
-            answer = await self.handle_one(item)
+            answer = await self._paced(item)
             if answer is not None:
                 answers.append(answer)
             await asyncio.sleep(0)  # let the playback send what is due between calls
-        return _dump(answers) if answers else None
+        return ("[" + ",".join(answers) + "]").encode() if answers else None
 
-    async def handle_one(self, request: Any) -> dict[str, Any] | None:
-        """The response object to one request object; None for a notification."""
+    async def _paced(self, request: Any) -> str | None:
+        """`handle_one`, within the budget: waits for the next window when the calls used this one up."""
+        now = time.perf_counter()
+        if now - self._window >= BUDGET_WINDOW:
+            self._window, self._used = now, 0.0
+        elif self._used >= self.budget * BUDGET_WINDOW:
+            await asyncio.sleep(self._window + BUDGET_WINDOW - now)
+            self._window, self._used = time.perf_counter(), 0.0
+        began = time.perf_counter()
+        try:
+            return await self.handle_one(request)
+        finally:
+            self._used += time.perf_counter() - began
+
+    async def handle_one(self, request: Any) -> str | None:
+        """The response object to one request object, as JSON text; None for a notification."""
         if not isinstance(request, dict):
-            return _error(None, RpcError(INVALID_REQUEST, "invalid request: not a JSON object"))
+            return _dump_text(_error(None, RpcError(INVALID_REQUEST, "invalid request: not a JSON object")))
         rid = request.get("id")
         if not isinstance(rid, str | int | float | type(None)) or isinstance(rid, bool):
-            return _error(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, number or null"))
+            error = RpcError(INVALID_REQUEST, "invalid request: id must be a string, number or null")
+            return _dump_text(_error(None, error))
         notification = "id" not in request
         try:
             result = await self._call(request)
         except RecursionError:
-            return _error(
-                rid if not notification else None, RpcError(INVALID_REQUEST, "invalid request: nested too deeply")
-            )
+            error = RpcError(INVALID_REQUEST, "invalid request: nested too deeply")
+            return _dump_text(_error(rid if not notification else None, error))
         except RpcError as exc:
             if exc.code == INVALID_REQUEST:  # not a valid notification either: always answered
-                return _error(rid if not notification else None, exc)
-            return None if notification else _error(rid, exc)
-        return None if notification else {"jsonrpc": "2.0", "result": result, "id": rid}
+                return _dump_text(_error(rid if not notification else None, exc))
+            return None if notification else _dump_text(_error(rid, exc))
+        # The result is JSON text already: the response is assembled around it, not dumped again.
+        return None if notification else f'{{"jsonrpc":"2.0","result":{result},"id":{json.dumps(rid)}}}'
 
-    async def _call(self, request: dict[str, Any]) -> Any:
+    async def _call(self, request: dict[str, Any]) -> str:
+        """The method's result as JSON text, or RpcError."""
         if request.get("jsonrpc") != "2.0":
             raise RpcError(INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"')
         name = request.get("method")
@@ -160,12 +188,13 @@ class Dispatcher:
             raise RpcError(INVALID_PARAMS, f"invalid params for {name}: {exc}") from None
         except Exception as exc:
             raise RpcError(INTERNAL_ERROR, f"internal error in {name}: {type(exc).__name__}: {exc}") from None
-        result = _finite(result)  # JSON has no NaN or infinities: they answer null
         try:
-            json.dumps(result, allow_nan=False)
+            try:
+                return _dump_text(result)
+            except ValueError:  # NaN or infinities, which JSON lacks: they answer null
+                return _dump_text(_finite(result))
         except (TypeError, ValueError, RecursionError) as exc:
             raise RpcError(INTERNAL_ERROR, f"internal error in {name}: result is not JSON ({exc})") from None
-        return result
 
 
 def _error(rid: Any, exc: RpcError) -> dict[str, Any]:
@@ -183,5 +212,9 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _dump_text(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
+
+
 def _dump(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+    return _dump_text(data).encode()
