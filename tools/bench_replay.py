@@ -11,6 +11,8 @@ event (drift). Three runs, printed side by side:
   stalled clients (handshake, then never read), 20 clients that vanish abruptly a
   third of the way, 300 slowloris HTTP connections (a byte a second), and a stream
   of full JSON-RPC batches (the largest allowed) with an oversized body now and then;
+- an ideal sender: every payload in memory beforehand, each sent at its anchored time,
+  nothing else: the floor of what a Python server and these clients reach here;
 - the reference: the naive way (sleep the delta between events), same log and clients.
 
 Throughput (`--throughput`): events/s and MB/s at speed 0 to the same clients,
@@ -253,8 +255,14 @@ def run_replay_server(path: Path, seconds: float, clients: int, expected: list[f
     return result
 
 
-async def _naive(path: Path, seconds: float, clients: int, expected_count: int, out: Path) -> tuple[list, float, list]:
-    """The naive replay: sleep the delta between events (what drifts), same log, same clients."""
+async def _naive(
+    path: Path, seconds: float, clients: int, expected_count: int, out: Path, ideal: bool = False
+) -> tuple[list, float, list]:
+    """The naive replay: sleep the delta between events (what drifts), same log, same clients.
+
+    `ideal`: instead, every payload in memory beforehand and each sent at its anchored time (a short
+    spin before it), nothing else: the floor of what a Python server and these clients can do here.
+    """
     from websockets.asyncio.server import broadcast, serve
 
     conns: set = set()
@@ -279,7 +287,13 @@ async def _naive(path: Path, seconds: float, clients: int, expected_count: int, 
         send = []
         previous = 0.0
         for pos, payload in events:
-            if pos > previous:
+            if ideal:
+                wait = anchor + pos - time.monotonic()
+                if wait > 0.0015:
+                    await asyncio.sleep(wait - 0.0015)
+                while time.monotonic() < anchor + pos:
+                    await asyncio.sleep(0)
+            elif pos > previous:
                 await asyncio.sleep(pos - previous)
             previous = pos
             send.append(time.monotonic() - (anchor + pos))
@@ -288,9 +302,9 @@ async def _naive(path: Path, seconds: float, clients: int, expected_count: int, 
     return send, anchor, [p for p, _ in events]
 
 
-def run_naive(path: Path, seconds: float, clients: int, expected: list[float]) -> dict:
+def run_naive(path: Path, seconds: float, clients: int, expected: list[float], ideal: bool = False) -> dict:
     out = DATA / "naive-arrivals.bin"
-    send, anchor, pos = asyncio.run(_naive(path, seconds, clients, len(expected), out))
+    send, anchor, pos = asyncio.run(_naive(path, seconds, clients, len(expected), out, ideal))
     due = [anchor + p for p in pos]
     arrivals = read_arrivals(out, clients, len(expected))
     at_clients = [a - d for client in arrivals for a, d in zip(client, due, strict=True)]
@@ -438,6 +452,9 @@ def main() -> None:
         print(f"ReplayServer, {name}, at speed 1 for {seconds:g} s ...", file=sys.stderr)
         runs[name] = run_replay_server(path, seconds, args.clients, expected, hostile=name == "hostile")
         loads[name] = os.getloadavg()[1]
+    print(f"ideal sender (payloads in memory, anchored) for {seconds:g} s ...", file=sys.stderr)
+    ideal = run_naive(path, seconds, args.clients, expected, ideal=True)
+    loads["ideal"] = os.getloadavg()[1]
     print(f"naive reference (sleep the delta) for {ref_seconds:g} s ...", file=sys.stderr)
     reference = run_naive(path, ref_seconds, args.clients, ref_expected)
     loads["reference"] = os.getloadavg()[1]
@@ -457,6 +474,7 @@ def main() -> None:
             f"<= {p99_target:g}" + (f" / <= {max_target:g}" if max_target else "") + (" met" if met else " **not met**")
         )
         timing_rows(f"ReplayServer, {name}", result, ["", target])
+    timing_rows("ideal sender: payloads in memory, nothing else (floor)", ideal, ["", ""])
     timing_rows(f"naive: sleep the delta (reference, {ref_seconds / 60:g} min)", reference, ["", ""])
     hostile = runs["hostile"]
     print(
