@@ -86,12 +86,37 @@ def client_main(argv: list[str]) -> None:
     asyncio.run(_clients(url, count, expected, out, aborting))
 
 
-def start_clients(url: str, count: int, expected: int, out: Path, aborting: int = 0) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, __file__, "--client", url, str(count), str(expected), str(out), str(aborting)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+#: Processes the clients are spread over (`--client-processes`).
+CLIENT_PROCESSES = [1]
+
+
+class ClientProcesses:
+    """The clients, spread evenly over `CLIENT_PROCESSES` processes (each writes its own arrivals file)."""
+
+    def __init__(self, url: str, count: int, expected: int, out: Path, aborting: int) -> None:
+        n = CLIENT_PROCESSES[0]
+        self.procs = []
+        for i in range(n):
+            share = count // n + (i < count % n)
+            gone = aborting // n + (i < aborting % n)
+            command = [sys.executable, __file__, "--client", url, str(share), str(expected), f"{out}.{i}", str(gone)]
+            self.procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+
+    def communicate(self, input: None = None, timeout: float | None = None) -> None:
+        for proc in self.procs:
+            proc.communicate(timeout=timeout)
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+
+    def wait(self) -> None:
+        for proc in self.procs:
+            proc.wait()
+
+
+def start_clients(url: str, count: int, expected: int, out: Path, aborting: int = 0) -> ClientProcesses:
+    return ClientProcesses(url, count, expected, out, aborting)
 
 
 # --- the hostile mix's process ----------------------------------------------------
@@ -190,10 +215,13 @@ def start_hostile(ws_port: int, http_port: int, seconds: float, stalled: int, sl
 
 
 def read_arrivals(out: Path, count: int, expected: int) -> list[array]:
-    """Arrival times of the clients that stayed to the end."""
+    """Arrival times of the clients that stayed to the end, from every client process's file."""
     data = array("d")
-    with open(out, "rb") as f:
-        data.fromfile(f, count * expected)
+    for i in range(CLIENT_PROCESSES[0]):
+        with open(f"{out}.{i}", "rb") as f:
+            size = os.fstat(f.fileno()).st_size // data.itemsize
+            data.fromfile(f, size)
+    assert len(data) == count * expected, (len(data), count, expected)
     return [data[i * expected : (i + 1) * expected] for i in range(count)]
 
 
@@ -424,11 +452,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0, help="log length played at speed 1 (default 2)")
     parser.add_argument("--reference-minutes", type=float, help="length the naive reference plays (default: same)")
     parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--client-processes", type=int, default=1, help="processes the clients are spread over")
     parser.add_argument("--throughput", action="store_true", help="also measure speed 0 throughput")
     parser.add_argument("--throughput-seconds", type=float, default=60.0, help="log seconds sent at speed 0")
     parser.add_argument("--no-camera", action="store_true", help="a log without camera frames")
     parser.add_argument("--memory", type=float, metavar="S", help="instead: loop a short log for S s, print RSS")
     args = parser.parse_args()
+    CLIENT_PROCESSES[0] = args.client_processes
     DATA.mkdir(parents=True, exist_ok=True)
     if args.memory:
         run_memory(args.memory, args.clients)
@@ -443,7 +473,7 @@ def main() -> None:
     ref_expected = [p / 1e9 for p, _ in played(path, ref_seconds)]
     print(
         f"log: {path.name}, {len(expected)} events in {seconds:g} s, {os.path.getsize(path) / 1e6:.0f} MB file; "
-        f"{args.clients} clients in another process; cores: {os.cpu_count()}",
+        f"{args.clients} clients in {args.client_processes} other process(es); cores: {os.cpu_count()}",
         file=sys.stderr,
     )
     runs = {}
