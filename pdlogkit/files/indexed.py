@@ -157,9 +157,9 @@ class IndexedReader:
             )
             extras = self._scanned_extras(chunks)
         #: The markers the file holds (version 1.1), in the order they were added.
-        self.markers: list[Marker] = [m for found in extras for m in found.markers]
-        for found in extras:
-            fmt.apply_metadata(self.metadata, found.metadata)
+        self.markers: list[Marker] = [m for part in extras for m in part.markers]
+        for part in extras:
+            fmt.apply_metadata(self.metadata, part.metadata)
         #: Statistics from the index (None for a file read by scanning).
         self.stats: dict[str, Any] | None = self.index.stats if self.indexed else None
         self._gaps_checked = False

@@ -250,7 +250,7 @@ def encode_chunk(
     return head + struct.pack("<I", zlib.crc32(head)) + body
 
 
-def chunk_header_size(fixed: bytes, offset: int = 0) -> int:
+def chunk_header_size(fixed: bytes | memoryview, offset: int = 0) -> int:
     """A chunk header's full size from its first `CHUNK_FIXED_SIZE` bytes."""
     if len(fixed) < CHUNK_FIXED_SIZE:
         raise LogFormatError("data ends inside a chunk header", offset=offset)
