@@ -194,8 +194,6 @@ class BurstSegments(Everything):
                     self._end()
             elif item.keep and item.window is not None:
                 self._keep(item, item.window)
-            elif item.kind is ItemKind.EVENT and keeper.recording:
-                keeper.dropped(item.event_kind, len(item.payload))
 
     def _keep(self, item: Item, window: Window) -> None:
         keeper = self.keeper

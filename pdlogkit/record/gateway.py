@@ -99,6 +99,8 @@ async def call(url: str, method: str, params: list[Any] | None = None, *, reques
     body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params or [], "id": request_id}).encode()
     try:
         status, answer = await _post(url, body)
+    except ConnectionRefusedError:
+        raise RpcFailed("connection refused (no control API there?)") from None
     except OSError as exc:
         raise RpcFailed(exc.strerror or str(exc) or exc.__class__.__name__) from None
     if status != 200:
