@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 from ..log import open_log
 from ..ops import find_activity
@@ -88,11 +89,11 @@ def _activity(out: Path, seconds: float) -> None:
         old.unlink()
     print("\nAn experiment: idle stretches, then bursts of drop moves (a synthetic gateway in experiment mode)")
     with SynthGateway(experiment=EXPERIMENT) as gateway:
-        rolls = {"pre_roll": PRE_ROLL, "post_roll": POST_ROLL, "overwrite": True}
+        rolls: dict[str, Any] = {"pre_roll": PRE_ROLL, "post_roll": POST_ROLL, "overwrite": True}
         with (
             EventRecorder(gateway.ws_url, overwrite=True) as full,
-            EventRecorder(gateway.ws_url, frames="activity", **rolls) as rec,  # type: ignore[arg-type]
-            EventRecorder(gateway.ws_url, **rolls) as bursts,  # type: ignore[arg-type]
+            EventRecorder(gateway.ws_url, frames="activity", **rolls) as rec,
+            EventRecorder(gateway.ws_url, **rolls) as bursts,
         ):
             full.start(everything)
             rec.start(active)
@@ -139,4 +140,5 @@ def _compare(whole: SegmentSummary, kept: SegmentSummary, files: list[SegmentSum
     )
     print(f"  -> {saved:.0%} smaller, every sensor event kept")
     for f in files:
-        print(f"  {f.path}: one burst, {f.events} events, {f.last_time - f.first_time if f.first_time else 0:.1f} s")
+        span = f.last_time - f.first_time if f.last_time is not None and f.first_time is not None else 0.0
+        print(f"  {f.path}: one burst, {f.events} events over {span:.1f} s")

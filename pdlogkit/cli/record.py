@@ -102,7 +102,7 @@ def _record(args: argparse.Namespace) -> int:
     trigger = 0.0 if watching else (args.pre_roll or 0.0)
     status_line = StatusLine()
     markers: queue.Queue[Marker] = queue.Queue()
-    with _stop_signals() as stop, _terminal_input(trigger, status_line.enabled, markers) as begin:
+    with _stop_signals() as stop, _terminal_input(trigger, markers) as begin:
         summaries = record_session(
             args.uri,
             args.out,
@@ -196,16 +196,14 @@ def _stop_signals() -> Iterator[threading.Event]:
 
 
 @contextlib.contextmanager
-def _terminal_input(
-    pre_roll: float, interactive: bool, markers: queue.Queue[Marker]
-) -> Iterator[threading.Event | None]:
+def _terminal_input(pre_roll: float, markers: queue.Queue[Marker]) -> Iterator[threading.Event | None]:
     """Lines typed on the terminal become markers; with a pre-roll, the first line (or SIGUSR1) starts recording.
 
     Yields the start trigger: an event set by the first line or SIGUSR1, or None (start at once).
     """
     begin = threading.Event() if pre_roll else None
     previous = signal.signal(signal.SIGUSR1, lambda *_: begin.set()) if begin is not None else None
-    if interactive and sys.stdin is not None and sys.stdin.isatty():
+    if sys.stdin is not None and sys.stdin.isatty():
         threading.Thread(target=_read_lines, args=(sys.stdin, begin, markers), daemon=True).start()
     try:
         yield begin

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import GatewayUnreachable
 from ..markers import Marker
+from .activity import check_burst_pattern
 from .recorder import EventRecorder, RecorderStatus
 from .segments import SegmentSummary
 
@@ -54,6 +55,8 @@ def record_session(
     stop = stop or threading.Event()
     if bursts and (split_bytes or split_seconds):
         raise ValueError("bursts of activity cannot also be split by size or duration (use max_segment)")
+    if bursts:  # before connecting: a bad pattern or files in the way fail at once
+        check_burst_pattern(os.fspath(path), bool(recorder_options.get("overwrite")))
     splitting = bool(split_bytes or split_seconds)
     number = 1
     current = split_path(path, number) if splitting else os.fspath(path)
