@@ -200,7 +200,8 @@ class ActivityGate:
         self.scope = scope
         self.detector = activity if isinstance(activity, ActivityDetector) else ActivityDetector(activity)
         self._max_held = max_held_bytes
-        self._line: deque[Item] = deque()
+        self._line: deque[Item] = deque()  # every item not handed back yet, in feed order
+        self._waiting: deque[Item] = deque()  # those waiting for a decision (an image waits with its transform)
         self._held_bytes = 0
         self._out: list[Item] = []
         self._now: int | None = None
@@ -233,6 +234,8 @@ class ActivityGate:
                 if window is not None:
                     self._decide(item, True, window)
         self._hold(item)
+        if item.keep is None and item.follows is None:
+            self._waiting.append(item)
         self._settle()
 
     def mark(self, marker: Marker) -> None:
@@ -251,9 +254,10 @@ class ActivityGate:
 
     def drop_waiting(self) -> None:
         """Drop everything still waiting for a decision (a recording ends; the stream goes on)."""
-        for item in self._line:
-            if item.keep is None and item.follows is None:
+        for item in self._waiting:
+            if item.keep is None:
                 self._decide(item, False, None)
+        self._waiting.clear()
         self._release()
 
     def finish(self) -> None:
@@ -306,10 +310,11 @@ class ActivityGate:
         window.activities += 1
         window.electrodes.update(switched)
         # Everything waiting is decided now: within the pre-roll it is kept, before it no later activity reaches it.
-        for item in self._line:
-            if item.keep is None and item.follows is None:
+        for item in self._waiting:
+            if item.keep is None:
                 inside = window.covers(item.time_ns)
                 self._decide(item, inside, window if inside else None)
+        self._waiting.clear()
 
     def _decide(self, item: Item, keep: bool, window: Window | None) -> None:
         item.keep, item.window = keep, window
@@ -324,8 +329,10 @@ class ActivityGate:
         now = self._now
         assert now is not None
         horizon = now - self.pre_ns  # an event before it can no longer fall in a later activity's pre-roll
-        for item in self._line:
-            if item.keep is None and item.follows is None and item.time_ns < horizon:
+        waiting = self._waiting
+        while waiting and (waiting[0].keep is not None or waiting[0].time_ns < horizon):
+            item = waiting.popleft()
+            if item.keep is None:
                 self._decide(item, False, None)
         for window in self.windows[-2:]:
             if not window.final and window.end_ns < horizon:
