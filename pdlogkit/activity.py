@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .errors import LogFormatError
-from .events import Event, check_kinds
+from .events import Event, check_kinds, kind_of
 from .markers import Marker
 
 #: Camera frames: an image, with the image_transform sent just before it.
@@ -43,6 +43,7 @@ MAX_ROLL = 86400.0
 
 #: What counts as activity: None (electrode moves), kind names, or a predicate on events.
 ActivitySpec = None | str | Iterable[str] | Callable[[Event], bool]
+_NOTHING: frozenset[int] = frozenset()
 
 
 def driven_electrodes(event: Event) -> frozenset[int]:
@@ -82,17 +83,23 @@ class ActivityDetector:
 
     def __call__(self, event: Event) -> bool:
         """Whether `event` is activity (events must be looked at in stream order)."""
-        moved = self._follow(event)
+        return self.check(event.kind, event.payload, event.received_ns, event)
+
+    def check(self, kind: str, payload: bytes, time_ns: int | None = None, event: Event | None = None) -> bool:
+        """`__call__` for an event not made into an `Event` yet (made only when needed: this runs for every event)."""
+        moved = False
+        if self.switched:
+            self.switched = _NOTHING
+        if kind == "electrode_state":
+            event = event or Event(payload, received_ns=time_ns, kind=kind)
+            moved = self._follow(event)
         if self._predicate is not None:
-            return bool(self._predicate(event))
+            return bool(self._predicate(event or Event(payload, received_ns=time_ns, kind=kind)))
         if self._kinds is not None:
-            return event.kind in self._kinds
+            return kind in self._kinds
         return moved
 
     def _follow(self, event: Event) -> bool:
-        self.switched = frozenset()
-        if event.kind != "electrode_state":
-            return False
         try:
             driven = driven_electrodes(event)
         except LogFormatError:
@@ -136,7 +143,7 @@ class ItemKind(str, enum.Enum):
     WINDOW_END = "window end"  # no later item belongs to `window`
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One decided item, handed back in the order fed: an event, a marker, or the end of a window."""
 
@@ -148,7 +155,9 @@ class Item:
     keep: bool | None = None  # None: not decided yet
     window: Window | None = None
     camera: bool = False
-    follows: Item | None = field(default=None, repr=False)  # an image decided with its image_transform
+    #: For an image decided with the image_transform before it: that transform's time (the frame's time).
+    frame_ns: int | None = None
+    # The image decided with this image_transform (one way only: no reference cycle for the collector).
     follower: Item | None = field(default=None, repr=False)
 
 
@@ -214,29 +223,35 @@ class ActivityGate:
 
     def feed(self, time_ns: int, payload: bytes, kind: str | None = None) -> None:
         """Take the next event (received or logged at `time_ns`)."""
-        event = Event(payload, received_ns=time_ns, kind=kind)
-        self._tick(time_ns)
-        if self.detector(event):
+        # This runs for every event a recorder receives: written for speed (few calls, no keyword arguments).
+        if kind is None:
+            kind = kind_of(payload)
+        now = self._now
+        if now is None or time_ns > now:
+            self._now = now = time_ns
+        if self.detector.check(kind, payload, time_ns):
             self._activity(time_ns, self.detector.switched)
-        item = Item(ItemKind.EVENT, time_ns, payload, event.kind, camera=event.kind in CAMERA_KINDS)
-        if event.kind == "image" and self._transform is not None:
-            item.follows, self._transform.follower = self._transform, item
-            self._transform = None
-            if item.follows.keep is not None:
-                self._decide(item, item.follows.keep, item.follows.window)
+        camera = kind in CAMERA_KINDS
+        item = Item(ItemKind.EVENT, time_ns, payload, kind, None, None, None, camera)
+        window = self.windows[-1] if self.windows else None
+        if window is not None and not window.start_ns <= time_ns <= window.end_ns:
+            window = None
+        if kind == "image" and self._transform is not None:
+            leader, self._transform = self._transform, None
+            leader.follower, item.frame_ns = item, leader.time_ns
+            item.keep, item.window = leader.keep, leader.window  # undecided while its transform is
+        elif not camera and self.scope == "camera":
+            item.keep, item.window = True, window
         else:
-            if event.kind == "image_transform":
+            if kind == "image_transform":
                 self._transform = item
-            if self.scope == "camera" and not item.camera:
-                self._decide(item, True, self._covering(time_ns))
+            if window is not None:
+                item.keep, item.window = True, window
             else:
-                window = self._covering(time_ns)
-                if window is not None:
-                    self._decide(item, True, window)
-        self._hold(item)
-        if item.keep is None and item.follows is None:
-            self._waiting.append(item)
-        self._settle()
+                self._waiting.append(item)
+        self._line.append(item)
+        self._held_bytes += len(payload)
+        self._settle(now)
 
     def mark(self, marker: Marker) -> None:
         """Take a marker: kept, and activity at its time."""
@@ -244,13 +259,13 @@ class ActivityGate:
         self._activity(marker.time_ns, frozenset())
         item = Item(ItemKind.MARKER, marker.time_ns, marker=marker)
         self._decide(item, True, self._covering(marker.time_ns))
-        self._hold(item)
-        self._settle()
+        self._line.append(item)
+        self._settle(self._now)
 
     def advance(self, now_ns: int) -> None:
         """Time has passed without events (a quiet stream): decide what can be decided by now."""
         self._tick(now_ns)
-        self._settle()
+        self._settle(self._now)
 
     def drop_waiting(self) -> None:
         """Drop everything still waiting for a decision (a recording ends; the stream goes on)."""
@@ -321,12 +336,7 @@ class ActivityGate:
         if item.follower is not None:
             item.follower.keep, item.follower.window = keep, window
 
-    def _hold(self, item: Item) -> None:
-        self._line.append(item)
-        self._held_bytes += len(item.payload)
-
-    def _settle(self) -> None:
-        now = self._now
+    def _settle(self, now: int | None) -> None:
         assert now is not None
         horizon = now - self.pre_ns  # an event before it can no longer fall in a later activity's pre-roll
         waiting = self._waiting
@@ -334,16 +344,17 @@ class ActivityGate:
             item = waiting.popleft()
             if item.keep is None:
                 self._decide(item, False, None)
-        for window in self.windows[-2:]:
-            if not window.final and window.end_ns < horizon:
-                self._finalise(window)
+        windows = self.windows  # only the last one may not be final (`_activity` ends the one before)
+        if windows and not windows[-1].final and windows[-1].end_ns < horizon:
+            self._finalise(windows[-1])
         if self._max_held is not None:
             while self._line and self._held_bytes > self._max_held:
                 head = self._line[0]
                 if head.keep is None:
-                    self._decide(head.follows or head, False, None)
+                    self._decide(head, False, None)  # the first waiting item: no image waiting with a transform
                 self._release()
-        self._release()
+        if self._line and self._line[0].keep is not None:
+            self._release()
 
     def _finalise(self, window: Window) -> None:
         if window.final:

@@ -100,7 +100,7 @@ def test_frames_are_kept_exactly_from_pre_roll_before_the_first_move_to_post_rol
     for item in events:
         if item.event_kind in ("image", "image_transform"):
             # A frame is decided at its image_transform's time, and its image with it.
-            frame_time = item.follows.time_ns if item.follows is not None else item.time_ns
+            frame_time = item.frame_ns if item.frame_ns is not None else item.time_ns
             assert item.keep == (at(3.02) <= frame_time <= at(7.02)), item
         else:
             assert item.keep  # every sensor event is kept
@@ -139,8 +139,8 @@ def test_scope_all_keeps_only_the_windows_and_says_when_each_ends():
         if item.kind is ItemKind.WINDOW_END:
             order.append(("end", item.window.number))
         elif item.keep:
-            leader = item.follows or item  # an image goes with its image_transform
-            assert item.window is not None and item.window.covers(leader.time_ns)
+            frame_time = item.frame_ns or item.time_ns  # an image goes with its image_transform
+            assert item.window is not None and item.window.covers(frame_time)
             if not order or order[-1] != ("window", item.window.number):
                 order.append(("window", item.window.number))
         else:

@@ -9,11 +9,11 @@
 2. CPU at the real rate. A live synthetic gateway (its own process) is recorded by
    two recorder processes at once, one keeping everything (the reference) and one
    with `--frames activity`; each measures its own CPU time.
-3. Reconnects. The gateway restarts 5 times; the time from its accepting
-   connections again until the recorder is connected, with today's retry policy
-   and, as the reference, the earlier one (0.1 s doubling to 5 s).
+3. Reconnects. The gateway restarts 5 times, down 1, 2, 4, 6 and 8 s; the time
+   from its accepting connections again until the recorder is connected, with
+   today's retry policy and, as the reference, the earlier one (0.1 s doubling to 5 s).
 
-    python tools/bench_activity.py [--hours 1] [--cpu-seconds 40] [--rounds 3] [--dir /work/bench-data]
+    python tools/bench_activity.py [--hours 1] [--cpu-seconds 40] [--rounds 6] [--dir /work/bench-data]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def sizes(hours: float) -> dict[str, float]:
             if item.kind is ItemKind.EVENT and item.keep:
                 writer_kept.write(item.payload, item.time_ns)
                 if item.event_kind == "image":
-                    kept_inside += _inside(windows, item.follows.time_ns if item.follows else item.time_ns)
+                    kept_inside += _inside(windows, item.frame_ns or item.time_ns)
         if payload[0] >> 3 == 4:  # image_transform: a frame starts
             frame_time = t
         elif payload[0] >> 3 == 3:
@@ -136,7 +136,8 @@ def _recorder(url: str, path: str, frames: str, seconds: float, results: mp.Queu
 
 def cpu(directory: Path, seconds: float, rounds: int) -> dict[str, list[float]]:
     shares: dict[str, list[float]] = {"all": [], "activity": []}
-    for _ in range(rounds):
+    for n in range(rounds):
+        order = ("all", "activity") if n % 2 == 0 else ("activity", "all")  # which one connects first alternates
         ports: mp.Queue = mp.Queue()
         gateway = mp.Process(target=_gateway, args=(ports, seconds + 30), daemon=True)
         gateway.start()
@@ -144,7 +145,7 @@ def cpu(directory: Path, seconds: float, rounds: int) -> dict[str, list[float]]:
         results: mp.Queue = mp.Queue()
         procs = [
             mp.Process(target=_recorder, args=(url, str(directory / f"cpu-{f}.pdlz"), f, seconds, results))
-            for f in ("all", "activity")
+            for f in order
         ]
         for p in procs:
             p.start()
@@ -160,12 +161,12 @@ def cpu(directory: Path, seconds: float, rounds: int) -> dict[str, list[float]]:
 # ---------------------------------------------------------------- reconnects
 
 
-def reconnects(restarts: int, downtime: float) -> list[float]:
-    delays = []
+def reconnects(downtimes: list[float]) -> list[float]:
+    delays: list[float] = []
     with SynthGateway(frame_size=(320, 240)) as gateway, EventRecorder(gateway.ws_url, rpc_url=NO_API) as rec:
         while not rec.connected:
             time.sleep(0.01)
-        for _ in range(restarts):
+        for downtime in downtimes:
             assert gateway._background is not None
             gateway._background.run(gateway.stop(), timeout=10)
             while rec.connected:
@@ -184,9 +185,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/work/bench-data"))
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--cpu-seconds", type=float, default=40.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--restarts", type=int, default=5)
-    parser.add_argument("--downtime", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--downtimes", type=float, nargs="+", default=[1.0, 2.0, 4.0, 6.0, 8.0])
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"cores: {os.cpu_count()}")
@@ -212,13 +212,13 @@ def main() -> None:
     print(f"{'frames activity':<34}{activity:>9.2%} of one core   rounds: {shares['activity']}")
     print(f"{'ratio':<34}{activity / everything:>9.2f}")
 
-    new = reconnects(args.restarts, args.downtime)
+    new = reconnects(args.downtimes)
     record_engine.RetryDelays.__init__.__defaults__ = (0.1, 5.0)  # the earlier policy, as the reference
-    old = reconnects(args.restarts, args.downtime)
-    print(f"\nreconnects after {args.restarts} gateway restarts ({args.downtime:g} s down each): seconds from the")
-    print("gateway accepting connections again to the recorder connected")
-    print(f"{'retry every <= 0.25 s (now)':<34}" + " ".join(f"{d:.3f}" for d in new) + f"   max {max(new):.3f}")
-    print(f"{'0.1 s doubling to 5 s (before)':<34}" + " ".join(f"{d:.3f}" for d in old) + f"   max {max(old):.3f}")
+    old = reconnects(args.downtimes)
+    print("\nreconnects: seconds from the gateway accepting connections again to the recorder connected")
+    print(f"{'gateway down for (s)':<34}" + " ".join(f"{d:>6g}" for d in args.downtimes))
+    print(f"{'retry every <= 0.25 s (now)':<34}" + " ".join(f"{d:6.3f}" for d in new) + f"   max {max(new):.3f}")
+    print(f"{'0.1 s doubling to 5 s (before)':<34}" + " ".join(f"{d:6.3f}" for d in old) + f"   max {max(old):.3f}")
 
 
 if __name__ == "__main__":
