@@ -97,17 +97,18 @@ def _wait(predicate, timeout: float = 30.0) -> None:
 
 def test_board_and_device_info_land_in_the_metadata_even_when_learned_after_the_file_began(gateway, tmp_path):
     answers = {"get_board_definition": _board_answer(), "get_device_info": DEVICE}
-    with ControlApi(answers) as api, EventRecorder(gateway.ws_url, rpc_url=api.url) as rec:
+    with ControlApi(answers) as api:
         api.release.clear()  # the control API holds its answers until the file has begun
-        rec.start(tmp_path / "run.pdlz")
-        api.release.set()
-        _wait(lambda: "board" in rec.metadata)
-        rec.stop()
-        rec.start(tmp_path / "next.pdlz")  # a later file gets them in its header
-        rec.stop()
-        assert api.calls.count("get_board_definition") == 1  # once per connection
-        gateway.restart(downtime=0.1)
-        _wait(lambda: api.calls.count("get_board_definition") == 2)
+        with EventRecorder(gateway.ws_url, rpc_url=api.url) as rec:
+            rec.start(tmp_path / "run.pdlz")
+            api.release.set()
+            _wait(lambda: "board" in rec.metadata)
+            rec.stop()
+            rec.start(tmp_path / "next.pdlz")  # a later file gets them in its header
+            rec.stop()
+            assert api.calls.count("get_board_definition") == 1  # once per connection
+            gateway.restart(downtime=0.1)
+            _wait(lambda: api.calls.count("get_board_definition") == 2)
     log = open_log(tmp_path / "run.pdlz")
     assert log.metadata["board"] == _board_answer()  # exactly the control API's answer
     assert log.metadata["device_info"] == DEVICE
@@ -129,7 +130,7 @@ def test_board_and_device_info_land_in_the_metadata_even_when_learned_after_the_
 def test_a_control_api_that_does_not_answer_is_said_in_the_metadata(gateway, tmp_path, answers, delay, reason):
     with ControlApi(answers, delay=delay) as api, EventRecorder(gateway.ws_url, rpc_url=api.url) as rec:
         rec.start(tmp_path / "run.pdlz")
-        _wait(lambda: "board_error" in rec.metadata)
+        _wait(lambda: "board_error" in rec.metadata and rec.status().segment_events > 0)
         summary = rec.stop()
     log = open_log(tmp_path / "run.pdlz")
     assert "board" not in log.metadata
@@ -140,7 +141,7 @@ def test_a_control_api_that_does_not_answer_is_said_in_the_metadata(gateway, tmp
 def test_no_control_api_at_all_costs_the_recording_nothing(gateway, tmp_path):
     with EventRecorder(gateway.ws_url, rpc_url="http://127.0.0.1:9/rpc") as rec:
         rec.start(tmp_path / "run.pdlz")
-        _wait(lambda: "device_info_error" in rec.metadata)
+        _wait(lambda: "device_info_error" in rec.metadata and rec.status().segment_events > 0)
         summary = rec.stop()
     metadata = open_log(tmp_path / "run.pdlz").metadata
     assert "connection refused" in metadata["board_error"] and "http://127.0.0.1:9/rpc" in metadata["board_error"]
