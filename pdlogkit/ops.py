@@ -279,12 +279,15 @@ def recover_log(
     return RecoverReport(**{**base.__dict__, "notes": []}, status=status, lost=lost)
 
 
-def _periods(windows: list[Window], origin: int | None) -> list[ActivityPeriod]:
-    zero = origin or 0
+def _periods(windows: list[Window], log: Log) -> list[ActivityPeriod]:
+    """The windows as periods in seconds from the log's start, their rolls cut at the log's ends."""
+    summary = log.summary()
+    zero = log.start_ns or 0
+    end = (summary.end_ns or zero) - zero
     return [
         ActivityPeriod(
-            (w.start_ns - zero) / 1e9,
-            (w.end_ns - zero) / 1e9,
+            max(0, w.start_ns - zero) / 1e9,
+            min(end, w.end_ns - zero) / 1e9,
             (w.first_ns - zero) / 1e9,
             (w.last_ns - zero) / 1e9,
             w.activities,
@@ -314,7 +317,7 @@ def find_activity(
         )
         summary = log.summary()
         return ActivityReport(
-            log.path, gate.detector.description, pre_roll, post_roll, summary.duration, _periods(windows, log.start_ns)
+            log.path, gate.detector.description, pre_roll, post_roll, summary.duration, _periods(windows, log)
         )
 
 
@@ -366,7 +369,7 @@ def trim_log(
             frames_cut=counts.frames_dropped,
             bytes_cut=counts.bytes_dropped,
             markers=counts.markers,
-            periods=_periods(gate.windows, log.start_ns),
+            periods=_periods(gate.windows, log),
         )
 
 

@@ -68,7 +68,8 @@ class VerifyReport:
 
 @dataclass
 class ActivityPeriod:
-    """A period of activity in a log: seconds from the log's start, pre- and post-roll included."""
+    """A period of activity in a log: seconds from the log's start, pre- and post-roll included (cut at the
+    log's ends)."""
 
     start: float
     end: float
@@ -98,8 +99,8 @@ class ActivityReport:
 
     @property
     def covered(self) -> float:
-        """Seconds of the log inside a period (the part of each period within the log)."""
-        return sum(max(0.0, min(p.end, self.duration) - max(p.start, 0.0)) for p in self.periods)
+        """Seconds of the log inside a period."""
+        return sum(p.duration for p in self.periods)
 
     @property
     def fraction(self) -> float:

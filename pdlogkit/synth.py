@@ -93,7 +93,7 @@ class Experiment:
 
     def moves_in(self, duration: float, seed: int = 0) -> list[float]:
         """The time of every move, in seconds from the start."""
-        times = []
+        times: list[float] = []
         for first, last in self.bursts(duration, seed):
             n = round((last - first) / self.move_every)
             times.extend(first + k * self.move_every for k in range(n + 1))

@@ -208,8 +208,9 @@ def main() -> None:
     shares = cpu(args.dir, args.cpu_seconds, args.rounds)
     everything, activity = statistics.median(shares["all"]), statistics.median(shares["activity"])
     print(f"\nrecorder CPU at the real rate ({args.rounds} rounds of {args.cpu_seconds:g} s, both at once; median)")
-    print(f"{'frames all (reference)':<34}{everything:>9.2%} of one core   rounds: {shares['all']}")
-    print(f"{'frames activity':<34}{activity:>9.2%} of one core   rounds: {shares['activity']}")
+    for name, key, median in (("frames all (reference)", "all", everything), ("frames activity", "activity", activity)):
+        rounds = " ".join(f"{share:.2%}" for share in shares[key])
+        print(f"{name:<34}{median:>9.2%} of one core   rounds: {rounds}")
     print(f"{'ratio':<34}{activity / everything:>9.2f}")
 
     new = reconnects(args.downtimes)

@@ -70,6 +70,10 @@ def _electrodes(numbers: list[int]) -> str:
     return shown + (f", ... ({len(numbers)})" if len(numbers) > 12 else "") if numbers else "-"
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 60 else f"{value:.0f} s ({fmt_duration(value)})"
+
+
 def _activity(args: argparse.Namespace) -> int:
     report: ActivityReport = ops.find_activity(
         _input(args.log), pre_roll=args.pre_roll, post_roll=args.post_roll, activity=args.activity
@@ -78,8 +82,8 @@ def _activity(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
         return OK
     print(
-        f"{report.path}: {len(report.periods)} period(s) of activity covering {fmt_duration(report.covered)} "
-        f"of {fmt_duration(report.duration)} ({report.fraction:.1%}); activity: {report.activity}"
+        f"{report.path}: {len(report.periods)} period(s) of activity covering {_seconds(report.covered)} "
+        f"of {_seconds(report.duration)} ({report.fraction:.1%}); activity: {report.activity}"
     )
     if report.periods:
         print(f"{'#':>3}  {'start s':>9}  {'end s':>9}  {'duration':>8}  {'moves':>5}  electrodes")
@@ -112,7 +116,7 @@ def _trim(args: argparse.Namespace) -> int:
     kept = sum(p.duration for p in report.periods)
     print(
         f"{report.output}: {report.events} events kept ({report.frames_kept} frames) in {len(report.periods)} "
-        f"period(s) of activity, {fmt_duration(kept)}; {report.format}, {fmt_bytes(report.bytes_out)}"
+        f"period(s) of activity, {_seconds(kept)}; {report.format}, {fmt_bytes(report.bytes_out)}"
     )
     print(
         f"cut: {report.events_cut} events ({report.frames_cut} frames), {fmt_bytes(report.bytes_cut)}"

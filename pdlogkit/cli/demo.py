@@ -138,7 +138,7 @@ def _compare(whole: SegmentSummary, kept: SegmentSummary, files: list[SegmentSum
         f"  {kept.path}: {kept.events} events, {fmt_bytes(kept.bytes)}: {kept.frames_kept} frames kept, "
         f"{kept.frames_dropped} left out, in {len(kept.windows)} window(s) of activity"
     )
-    print(f"  -> {saved:.0%} smaller, every sensor event kept")
+    print(f"  -> {saved:.0%} smaller, every sensor event kept (an hour with 5% activity: about 6% of the size)")
     for f in files:
         span = f.last_time - f.first_time if f.last_time is not None and f.first_time is not None else 0.0
         print(f"  {f.path}: one burst, {f.events} events over {span:.1f} s")
