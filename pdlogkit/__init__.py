@@ -2,6 +2,7 @@
 
 from ._version import __version__
 from .errors import (
+    FullScanWarning,
     GatewayUnreachable,
     LogFormatError,
     LogReadError,
@@ -11,6 +12,7 @@ from .errors import (
     RecorderError,
     RecorderStateError,
     RecordingFailed,
+    RemoteLogError,
     ReplayError,
     TruncatedLogWarning,
     VideoError,
@@ -34,6 +36,7 @@ __all__ = [
     "DamageKind",
     "Event",
     "EventRecorder",
+    "FullScanWarning",
     "GatewayUnreachable",
     "IndexedLog",
     "Log",
@@ -49,6 +52,7 @@ __all__ = [
     "RecordingFailed",
     "RecoverReport",
     "RecoverStatus",
+    "RemoteLogError",
     "ReplayError",
     "SegmentSummary",
     "StreamLog",

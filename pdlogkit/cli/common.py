@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from ..errors import GatewayUnreachable, LogReadError, OutputError, PdlogkitError
+from ..errors import FullScanWarning, GatewayUnreachable, LogReadError, OutputError, PdlogkitError
 
 #: Exit codes of every pdlogkit command.
 OK = 0
@@ -212,6 +212,8 @@ def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespa
     try:
         with warnings.catch_warnings(), _sigterm_unwinds():
             warnings.simplefilter("ignore")  # truncation and the like are reported by the commands themselves
+            warnings.simplefilter("always", FullScanWarning)  # a slow remote read: say why, one line
+            warnings.showwarning = lambda message, *_, **__: print(f"{prog}: warning: {message}", file=sys.stderr)
             return int(func(args) or 0)
     except GatewayUnreachable as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

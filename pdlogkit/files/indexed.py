@@ -29,6 +29,8 @@ from .sources import FileSource, Source
 _STREAM_HOLD = 64 << 20
 _HELD_ENTRY = 64  # what holding one record costs besides its payload (counted for unwanted ones too)
 _RESYNC_BLOCK = 1 << 20
+#: A chunk's header and body are read at once when the chunk (to the next one) is at most this long.
+_COALESCE = fmt.MAX_CHUNK_HEADER + IMAGE_CHUNK_SIZE + (1 << 20)
 #: Damage that stops a strict read (after the events before it): bytes where a chunk should be.
 _STOPS_STRICT = frozenset({DamageKind.NOT_A_CHUNK, DamageKind.ZERO_RUN})
 
@@ -248,13 +250,20 @@ class IndexedReader:
         index = self.index
         assert index is not None
         offset = index.offsets[i]
+        # Up to the next chunk is this chunk: one request for header and body of a remote file.
+        span = (index.offsets[i + 1] if i + 1 < len(index) else self.data_end) - offset
+        whole = self.source.round_trips and span <= _COALESCE
         try:
-            info = fmt.decode_chunk_header(self._pread(fmt.MAX_CHUNK_HEADER, offset), offset)
+            data = self._pread(span if whole else fmt.MAX_CHUNK_HEADER, offset)
+            info = fmt.decode_chunk_header(data[: fmt.MAX_CHUNK_HEADER], offset)
             if info.first_seq != index.first_seqs[i] or info.records != index.records[i]:
                 raise LogFormatError("chunk header disagrees with the index", offset=offset)
             if info.end_offset > self.data_end:
                 raise LogFormatError("chunk runs past the end of the chunk area", offset=offset)
-            body = self._pread(info.stored_size, info.body_offset)
+            if whole and info.end_offset - offset <= len(data):
+                body = data[info.header_size : info.header_size + info.stored_size]
+            else:
+                body = self._pread(info.stored_size, info.body_offset)
             return info, fmt.decode_chunk_body(info, body, verify=self.verify)
         except LogFormatError as exc:
             raise LogFormatError(exc.reason, path=self.path, offset=exc.offset) from None
