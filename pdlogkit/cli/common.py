@@ -15,7 +15,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from ..errors import FullScanWarning, GatewayUnreachable, LogReadError, OutputError, PdlogkitError
+from ..errors import (
+    FullScanWarning,
+    GatewayUnreachable,
+    LogReadError,
+    MissingDependencyError,
+    OutputError,
+    PdlogkitError,
+)
 
 #: Exit codes of every pdlogkit command.
 OK = 0
@@ -218,6 +225,9 @@ def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespa
     except GatewayUnreachable as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return UNREACHABLE
+    except MissingDependencyError as exc:  # a feature not installed: the message names the extra
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return USAGE
     except LogReadError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return BAD_INPUT

@@ -23,7 +23,7 @@ import re
 import threading
 from typing import Any
 
-from ..errors import RemoteLogError
+from ..errors import MissingDependencyError, RemoteLogError
 from .sources import zero_run_end_by_reading
 
 #: What to install for remote logs.
@@ -54,7 +54,7 @@ def _fsspec() -> Any:
     try:
         import fsspec  # type: ignore[import-untyped]
     except ImportError:
-        raise RemoteLogError(f"reading remote logs needs fsspec: {EXTRA}") from None
+        raise MissingDependencyError(f"reading remote logs needs fsspec, which is not installed: {EXTRA}") from None
     return fsspec
 
 
@@ -82,7 +82,9 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         try:
             import aiohttp
         except ImportError:
-            raise RemoteLogError(f"reading logs over {protocol} needs aiohttp: {EXTRA}", path=url) from None
+            raise MissingDependencyError(
+                f"reading logs over {protocol} needs aiohttp, which is not installed: {EXTRA}"
+            ) from None
         client = dict(options.pop("client_kwargs", {}))
         client.setdefault("timeout", aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout))
         options["client_kwargs"] = client
@@ -95,9 +97,7 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
     try:
         return fsspec.core.url_to_fs(url, **options)  # type: ignore[no-any-return]
     except ImportError as exc:
-        raise RemoteLogError(
-            f"{protocol}:// needs a package that is not installed ({exc}): {EXTRA}", path=url
-        ) from None
+        raise MissingDependencyError(f"{protocol}:// needs a package that is not installed ({exc}): {EXTRA}") from None
     except ValueError as exc:
         raise RemoteLogError(f"not a URL fsspec can open ({exc})", path=url) from None
 
