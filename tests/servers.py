@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,9 +78,9 @@ class FileServer:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.on_response_prepare.append(self._count)
-        app.router.add_get("/norange/{name}", self._norange)
-        app.router.add_get("/slow/{name}", self._slow)
-        app.router.add_get("/{name}", self._file)
+        app.router.add_get("/norange/{name:.+}", self._norange)
+        app.router.add_get("/slow/{name:.+}", self._slow)
+        app.router.add_get("/{name:.+}", self._file)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -135,4 +136,6 @@ def s3_server() -> Iterator[dict[str, object]]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        # moto keeps its buckets in the process: forget them, so the next server starts empty.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10)
         server.stop()
