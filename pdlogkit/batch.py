@@ -142,11 +142,17 @@ def output_paths(logs: list[str], out: str | os.PathLike[str], suffix: str) -> l
         folders = [p[:-1] for p in parts]
         while all(len(f) > common and f[common] == folders[0][common] for f in folders):
             common += 1
+    rels = [[x for x in p[common:] if x not in ("", ".", "..")] for p in parts]
+    names = [(*rel[:-1], os.path.splitext(rel[-1])[0] + suffix) for rel in rels]
+    taken: dict[tuple[str, ...], int] = {}
+    for name in names:
+        taken[name] = taken.get(name, 0) + 1
     outputs = []
-    for p in parts:
-        rel = [x for x in p[common:] if x not in ("", ".", "..")]
-        stem, _ = os.path.splitext(rel[-1])
-        outputs.append(os.path.join(os.fspath(out), *rel[:-1], stem + suffix))
+    for rel, name in zip(rels, names, strict=True):
+        if taken[name] > 1:  # run.bin and run.pdlz side by side: run-bin.pdlz and run-pdlz.pdlz
+            stem, ext = os.path.splitext(rel[-1])
+            name = (*rel[:-1], f"{stem}-{ext.lstrip('.')}{suffix}")
+        outputs.append(os.path.join(os.fspath(out), *name))
     return outputs
 
 
