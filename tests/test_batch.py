@@ -103,6 +103,11 @@ def test_patterns_name_local_folders_globs_and_urls_and_outputs_mirror_where_the
     ]
     with pytest.raises(ValueError, match="no log there"):
         expand([str(archive / "day9" / "*.bin")])
+    # A log and its container side by side keep apart; so do the same names in other folders.
+    both = output_paths(["x/run.bin", "x/run.pdlz"], tmp_path, ".pdlz")
+    assert both == [str(tmp_path / "run-bin.pdlz"), str(tmp_path / "run-pdlz.pdlz")]
+    years = output_paths(["s3://lab/2025/run.bin", "s3://lab/2026/run.bin"], tmp_path, ".pdlz")
+    assert years == [str(tmp_path / "2025" / "run.pdlz"), str(tmp_path / "2026" / "run.pdlz")]
 
 
 def test_a_job_on_a_corrupt_log_is_a_failed_result_naming_it_not_an_exception(archive, tmp_path):
