@@ -7,6 +7,7 @@ timestamp is read by a small wire-format scan, also without a full parse.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import LogFormatError
@@ -51,7 +52,9 @@ def check_kinds(kinds: object, what: str = "kinds") -> frozenset[str] | None:
         return None
     if isinstance(kinds, str):
         kinds = [kinds]
-    chosen = frozenset(kinds)  # type: ignore[arg-type]
+    if not isinstance(kinds, Iterable):
+        raise ValueError(f"{what} must be event kind names, not {kinds!r}")
+    chosen = frozenset(str(k) for k in kinds)
     bad = sorted(chosen - set(KINDS))
     if bad:
         raise ValueError(f"unknown event kind(s) in {what}: {', '.join(bad)}; known: {', '.join(KINDS)}")

@@ -208,7 +208,9 @@ def _ticks(ns: int) -> int:
     return (ns * _TICKS_PER_S + 500_000_000) // 1_000_000_000
 
 
-def schedule(frames: Iterable[tuple[int, T]], last_duration: Callable[[], int]) -> Iterator[tuple[T, int, int]]:
+def schedule(
+    frames: Iterable[tuple[int, T]], last_duration: Callable[[], int]
+) -> Generator[tuple[T, int, int], None, None]:
     """(item, pts, duration) in ticks for frames at increasing ticks: each lasts until the next.
 
     The last frame lasts `last_duration()` ticks (asked once the frames run out).
@@ -222,7 +224,7 @@ def schedule(frames: Iterable[tuple[int, T]], last_duration: Callable[[], int]) 
         yield previous[1], previous[0], last_duration()
 
 
-def resample(timed: Iterable[tuple[T, int, int]], rate: Fraction) -> Iterator[tuple[T, int, int]]:
+def resample(timed: Iterable[tuple[T, int, int]], rate: Fraction) -> Generator[tuple[T, int, int], None, None]:
     """Constant-rate (item, pts, 1) in frame periods of `rate`: each slot shows the frame on screen at its start."""
     slot = 0
     for item, pts, duration in timed:
@@ -236,7 +238,7 @@ def resample(timed: Iterable[tuple[T, int, int]], rate: Fraction) -> Iterator[tu
 _DONE = object()
 
 
-def _in_background(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+def _in_background(items: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
     """Run the iterator in a thread, `depth` items ahead: decoding overlaps encoding (PyAV releases the GIL)."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -301,7 +303,9 @@ class _Tally:
         self.rescaled = 0
 
 
-def _images(log: Log, start: TimeBound, end: TimeBound, clock: FrameClock, tally: _Tally) -> Iterator[_Image]:
+def _images(
+    log: Log, start: TimeBound, end: TimeBound, clock: FrameClock, tally: _Tally
+) -> Generator[_Image, None, None]:
     """The range's image events with a timestamp, in order and whole-JPEG-shaped; the rest counted."""
     for event in log.events(kinds=["image"], start=start, end=end):
         tally.images += 1
@@ -333,7 +337,9 @@ def _unreadable(event: Event) -> bool:
     return False
 
 
-def _copy_frames(images: Iterator[_Image], clock: FrameClock, tally: _Tally) -> Iterator[tuple[int, _Image]]:
+def _copy_frames(
+    images: Iterator[_Image], clock: FrameClock, tally: _Tally
+) -> Generator[tuple[int, _Image], None, None]:
     """Frames for the copy path: the first frame's size sets the video's, other sizes are skipped."""
     first: tuple[int, int] | None = None
     for image in images:
@@ -429,7 +435,7 @@ class _Decoder:
 
 def _decoded_frames(
     images: Iterator[_Image], clock: FrameClock, tally: _Tally, decoder: _Decoder
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     """Frames for the H.264 path: decoded, converted, and only then placed on the clock."""
     for image in images:
         frame = decoder.decode(image.jpeg)
@@ -636,7 +642,9 @@ def write_video(
             timed = stage(resample(timed, rate))
         for item, pts, duration in timed:
             if not writer.frames:
-                writer.open(decoder.size if decoder is not None else item.size)
+                size = decoder.size if decoder is not None else item.size
+                assert size is not None  # the decoder knows it once it gave a frame
+                writer.open(size)
             writer.add(item, pts, duration)
             if progress is not None:
                 progress(_seconds_in(clock, origin_ns) + float(pts * time_base), total)

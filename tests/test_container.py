@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import struct
 import subprocess
 import sys
 import warnings
@@ -591,3 +592,66 @@ def test_an_index_listing_more_chunks_than_fit_before_it_is_set_aside(tmp_path):
     with open_log(bad) as log:
         assert not log.has_index and any("more than fit" in str(p) for p in log.problems)
         assert log.summary().events == len(small_stream(0.5))
+
+
+zero_runs = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=1 << 20), st.integers(min_value=1, max_value=1 << 17)),
+    min_size=1,
+    max_size=3,
+)
+
+
+def zero_out(data: bytes, runs: list[tuple[int, int]], tail: int) -> bytes:
+    """`data` with runs of bytes zeroed (what a lost write leaves) and `tail` zero bytes appended (a power loss)."""
+    buf = bytearray(data)
+    for pos, length in runs:
+        start = pos % len(buf)
+        buf[start : start + length] = bytes(len(buf[start : start + length]))
+    return bytes(buf) + bytes(tail)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=zero_runs, tail=st.sampled_from([0, 1, 3, 4, 100, 70_000]), which=st.integers(0, 1))
+def test_zeroed_stretches_and_zero_tails_raise_only_log_format_errors(fuzz_seed, tmp_path, runs, tail, which):
+    path = tmp_path / ("z.pdlz" if which == 0 else "z.bin")
+    path.write_bytes(zero_out(fuzz_seed[which], runs, tail))
+    read_every_way(path)
+
+
+def json_nested(depth: int, kind: str) -> bytes:
+    inner = b"[" * depth + b"]" * depth if kind == "list" else b'{"a":' * depth + b"1" + b"}" * depth
+    return b'{"x":' + inner + b"}"
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(depth=st.integers(min_value=1, max_value=200_000), kind=st.sampled_from(["list", "dict"]), where=st.booleans())
+def test_nested_json_in_header_or_statistics_raises_only_log_format_errors(fuzz_seed, tmp_path, depth, kind, where):
+    """Checksums valid: the metadata (header) or the index statistics are JSON nested `depth` deep."""
+    data = fuzz_seed[0]
+    nested = json_nested(depth, kind)
+    if where:  # the header's metadata
+        head_size = fmt.header_size_needed(data[: fmt.FILE_HEAD_SIZE])
+        head = struct.pack("<8sHHI", fmt.MAGIC, *fmt.VERSION, len(nested)) + nested
+        data = head + struct.pack("<I", zlib.crc32(head)) + data[head_size:]
+    else:  # the index statistics: rebuild the index block around them
+        *_, (start, _, stop) = blocks_of(data)
+        index = fmt.decode_index(data[start:stop], start)
+        index.stats = {}
+        block = fmt.encode_index(index)
+        raw_stats = b"{}"
+        assert block.endswith(raw_stats)
+        body = block[fmt.INDEX_HEAD_SIZE : -len(raw_stats)] + nested
+        n, _ = struct.unpack_from("<II", body)
+        body = struct.pack("<II", n, len(nested)) + body[8:]
+        block = struct.pack("<4sB3sIII", fmt.INDEX_MAGIC, 0, b"\0\0\0", len(body), len(body), zlib.crc32(body)) + body
+        data = data[:start] + block + fmt.encode_trailer(start, len(block))
+    path = tmp_path / "n.pdlz"
+    path.write_bytes(data)
+    read_every_way(path)
+    if depth > 64:  # deeper than any real metadata: refused by name, never a RecursionError
+        if where:
+            with pytest.raises(LogFormatError, match="nested"):
+                open_log(path)
+        else:
+            with open_log(path) as log:
+                assert not log.has_index and "nested" in str(log.problems[0])

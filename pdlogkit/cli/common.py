@@ -13,7 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from ..errors import (
     FullScanWarning,
@@ -127,6 +127,9 @@ def fmt_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+S = TypeVar("S", bound="StatusLine")
+
+
 class StatusLine:
     """One line rewritten in place on a terminal, at most `hz` times a second; silent when not a terminal."""
 
@@ -157,7 +160,7 @@ class StatusLine:
             self._stream.flush()
             self._width = 0
 
-    def __enter__(self) -> StatusLine:
+    def __enter__(self: S) -> S:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -237,10 +237,8 @@ def _print_write(report: WriteReport, as_json: bool) -> None:
     if as_json:
         print_json(report.to_dict())
         return
-    print(
-        f"{report.output}: {report.events} events, {report.format}, {fmt_bytes(report.bytes_out)} "
-        f"({fmt_bytes(report.rate)}/s)"
-    )
+    rate = f" ({fmt_bytes(report.rate)}/s)" if report.bytes_in else ""
+    print(f"{report.output}: {report.events} events, {report.format}, {fmt_bytes(report.bytes_out)}{rate}")
     for note in report.notes:
         print(f"note: {note}")
 

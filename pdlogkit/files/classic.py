@@ -90,7 +90,7 @@ class ClassicReader:
         except LogFormatError as exc:
             if not self._lenient:
                 raise
-            self.damage = Damage(exc.offset or 0, DamageKind.CORRUPT_RECORD, f"{exc.reason}; the rest is unreadable")
+            self.damage = Damage(exc.offset or 0, DamageKind.CORRUPT_RECORD, exc.reason)
         if self.truncation is not None and self._warn:
             warnings.warn(f"{self.path or 'log'}: {self.truncation}", TruncatedLogWarning, stacklevel=2)
 

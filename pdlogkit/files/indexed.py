@@ -55,21 +55,24 @@ def _codes(kinds: Iterable[str] | None) -> frozenset[int] | None:
 
 
 def missing_events(seqs: array[int], first_seqs: list[int], offsets: list[int], end: int) -> list[Damage]:
-    """Damage for every gap in the sequence numbers `seqs` (all of a file's, read): events lost before writing.
+    """Damage for the gaps in the sequence numbers `seqs` (all of a file's, read): events lost before writing.
 
-    Each names the offset of the first chunk written after the gap (`end` if none).
+    Gaps are grouped by the first chunk written after them (its offset is where each is reported; `end` if none).
     """
-    ordered = sorted(seqs)
-    damage = []
-    expected = 0
     rows = sorted(zip(first_seqs, offsets, strict=True))
-    for seq in ordered:
+    groups: dict[int, list[tuple[int, int]]] = {}  # chunk offset -> [(first missing, last missing)]
+    expected = 0
+    for seq in sorted(seqs):
         if seq > expected:
             after = next((off for first, off in rows if first >= seq), end)
-            count = seq - expected
-            reason = f"{count} event{'s' if count > 1 else ''} missing (sequence numbers {expected} to {seq - 1})"
-            damage.append(Damage(after, DamageKind.MISSING_EVENTS, reason, count))
+            groups.setdefault(after, []).append((expected, seq - 1))
         expected = max(expected, seq + 1)
+    damage = []
+    for offset, gaps in groups.items():
+        count = sum(b - a + 1 for a, b in gaps)
+        where = f"sequence numbers {gaps[0][0]} to {gaps[-1][1]}" + (f", in {len(gaps)} gaps" if len(gaps) > 1 else "")
+        reason = f"{count} event{'s' if count > 1 else ''} missing ({where})"
+        damage.append(Damage(offset, DamageKind.MISSING_EVENTS, reason, count))
     return damage
 
 
@@ -130,31 +133,63 @@ class IndexedReader:
         if found is not None:
             index_offset, index_size = found
             try:
-                block = self._pread(index_size, index_offset)
-                rows = fmt.max_index_rows(self.header_size, index_offset)
-                index = fmt.decode_index(block, index_offset, max_rows=rows)
-                self._check_index(index, index_offset)
-                try:
-                    SummaryBuilder.from_stats(index.stats)
-                except ValueError as exc:
-                    raise LogFormatError(f"index {exc}", offset=index_offset) from None
-                self.index = index
+                self.index = self._load_index(index_offset, index_size)
                 self.data_end = index_offset
             except LogFormatError as exc:
                 reason = f"index unreadable ({exc.reason}); scanned"
                 self.problems.append(Damage(exc.offset or index_offset, DamageKind.INDEX, reason))
+        if self.index is None:
+            chunks = self._scan()
+            self.index = self._index_before_padding()
         #: Whether the file has a valid index (else its chunks were found by a scan).
         self.indexed = self.index is not None
         if self.index is None:
-            self.index = fmt.Index.from_chunks(self._scan(), {})
-            self.problems.append(
-                Damage(self.data_end, DamageKind.NO_INDEX, "no index (the file was not closed properly)")
-            )
+            self.index = fmt.Index.from_chunks(chunks, {})
+            if self.truncation is None or self.truncation.kind is not CutKind.HEADER:
+                reason = "no index (the file was not closed properly)"
+                self.problems.append(Damage(self.data_end, DamageKind.NO_INDEX, reason))
         #: Statistics from the index (None for a file read by scanning).
         self.stats: dict[str, Any] | None = self.index.stats if self.indexed else None
         self._masks: list[int] | None = None
         self._damage_seen: set[int] = set()
         self._gaps_checked = False
+
+    def _load_index(self, index_offset: int, index_size: int) -> fmt.Index:
+        """The index block at `index_offset`, checked (LogFormatError if it does not check)."""
+        block = self._pread(index_size, index_offset)
+        rows = fmt.max_index_rows(self.header_size, index_offset)
+        index = fmt.decode_index(block, index_offset, max_rows=rows)
+        self._check_index(index, index_offset)
+        try:
+            SummaryBuilder.from_stats(index.stats)
+        except ValueError as exc:
+            raise LogFormatError(f"index {exc}", offset=index_offset) from None
+        return index
+
+    def _index_before_padding(self) -> fmt.Index | None:
+        """A complete index and trailer where the scan stopped, followed by zeros (a power loss's padding) or junk.
+
+        The file is whole up to its trailer: the index is used, and what follows is a truncation (padding) or damage.
+        """
+        pos = self.data_end
+        size = fmt.index_block_size(self._pread(fmt.INDEX_HEAD_SIZE, pos))
+        if size is None:
+            return None
+        end = pos + size + fmt.TRAILER_SIZE
+        if fmt.decode_trailer(self._pread(fmt.TRAILER_SIZE, pos + size), end) != (pos, size):
+            return None
+        try:
+            index = self._load_index(pos, size)
+        except LogFormatError:
+            return None
+        data = self.source.zero_run_end(end)
+        if data >= self.file_size:
+            reason = f"{self.file_size - end} zero bytes after the end of the file's data (what a power loss leaves)"
+            self.problems.append(Damage(end, DamageKind.TRAILING_ZEROS, reason))
+        else:
+            reason = f"{self.file_size - end} bytes after the index and its trailer (from byte {end}), not read"
+            self.problems.append(Damage(end, DamageKind.NOT_A_CHUNK, reason))
+        return index
 
     def _check_index(self, index: fmt.Index, index_offset: int) -> None:
         last = self.header_size - 1

@@ -55,6 +55,14 @@ class Output:
             except OSError as exc:
                 raise _error(self.path, exc, done) from None
 
+    def hand_over(self) -> str:
+        """Close the file descriptor and return the path to write, for a library that writes by name.
+
+        `commit()` and `abort()` work as before.
+        """
+        self._close()
+        return self.path
+
     def flush(self) -> None:
         """Nothing is buffered here: every write reached the operating system."""
 

@@ -126,12 +126,13 @@ def build_sidecar(
     carry = start
     next_cut = 0
     for t, event in log_clock(reader, start):
-        if event.offset >= next_cut:  # type: ignore[operator]
-            seg = Segment(event.offset, carry, None, None)  # type: ignore[arg-type]
+        offset = event.offset or 0  # a file's events always have one
+        if offset >= next_cut:
+            seg = Segment(offset, carry, None, None)
             segments.append(seg)
-            next_cut = event.offset + segment_bytes  # type: ignore[operator]
+            next_cut = offset + segment_bytes
             if progress is not None:
-                progress(event.offset)
+                progress(offset)
         if t is not None and seg is not None:
             if seg.min_ns is None or t < seg.min_ns:
                 seg.min_ns = t
@@ -211,9 +212,12 @@ def _parse(raw: bytes, stamp: Callable[[], dict[str, Any]], ignore: tuple[str, .
 def truncation_of(summary: dict[str, Any]) -> Truncation | None:
     """The truncation a sidecar summary records, if any."""
     cut = summary.get("truncation")
+    if not cut:
+        return None
     try:
-        return Truncation(*cut[:3], kind=CutKind(cut[3]) if len(cut) > 3 else CutKind.RECORD) if cut else None
-    except (TypeError, ValueError):
+        kind = CutKind(cut[3]) if len(cut) > 3 else CutKind.RECORD
+        return Truncation(int(cut[0]), int(cut[1]), int(cut[2]), kind)
+    except (TypeError, ValueError, IndexError):
         return None
 
 

@@ -98,7 +98,7 @@ def verify_classic(source: Source, metadata: dict[str, Any], progress: Progress 
     if reader.damage is not None:
         if report.events == 0 and reader.damage.offset == 0:
             raise LogFormatError(f"not a log: {reader.damage.reason}", path=source.name, offset=0)
-        report.problems.append(str(reader.damage))
+        report.problems.append(f"{reader.damage}; nothing after it can be read")
     _check_cut(reader.truncation, source, report)
     _check_incomplete(metadata, report)
     return report
@@ -136,11 +136,8 @@ def verify_container(reader: IndexedReader, progress: Progress = None) -> Verify
 
 
 def by_offset(damage: Iterable[Damage]) -> list[Damage]:
-    """One report per byte offset and kind (the first found)."""
-    seen: dict[tuple[int, str], Damage] = {}
-    for d in damage:
-        seen.setdefault((d.offset, d.kind.value), d)
-    return list(seen.values())
+    """Each damage once, in the order found."""
+    return list(dict.fromkeys(damage))
 
 
 __all__ = ["by_offset", "check_events", "verify_classic", "verify_container"]

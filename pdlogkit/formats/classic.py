@@ -15,12 +15,16 @@ file's map, and `RecordParser` (for pipes and other streams) over its buffer.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 
 from ..errors import LogFormatError
 from ..events import UNKNOWN, kind_of
 from .common import PADDING_PROBE, CutKind, Truncation, zero_prefix
+
+#: What framing reads from: bytes, a bytearray, a memoryview or a memory map.
+Buffer = bytes | bytearray | memoryview | mmap.mmap
 
 HEADER = struct.Struct("<I")
 HEADER_SIZE = HEADER.size
@@ -87,9 +91,7 @@ class RecordFramer:
         #: Why the data stopped being records: a cut record or padding (None: it ended cleanly or needs more).
         self.cut: Truncation | None = None
 
-    def spans(
-        self, buf: bytes | bytearray | memoryview, pos: int, end: int, *, at_end: bool, base: int = 0
-    ) -> Iterator[tuple[int, int]]:
+    def spans(self, buf: Buffer, pos: int, end: int, *, at_end: bool, base: int = 0) -> Iterator[tuple[int, int]]:
         """(start, stop) of each complete payload in `buf[pos:end]`, in order.
 
         `base` is the file offset of `buf[0]` (for messages and `cut`). With
@@ -117,7 +119,7 @@ class RecordFramer:
         if at_end and pos < end:  # the end falls inside a 4-byte header
             self.cut = classify_cut(base + pos, None, end - pos, max_record_size=max_record, path=self.path)
 
-    def _padding(self, buf: bytes | bytearray | memoryview, pos: int, end: int, at_end: bool, base: int) -> bool:
+    def _padding(self, buf: Buffer, pos: int, end: int, at_end: bool, base: int) -> bool:
         """At an empty record: whether zero padding starts here (else it is an empty event, or more is needed)."""
         probe = min(end, pos + PADDING_PROBE)
         zeros = zero_prefix(memoryview(buf)[pos:probe])

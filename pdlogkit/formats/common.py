@@ -68,10 +68,11 @@ class DamageKind(str, enum.Enum):
     NO_INDEX = "no index"  # the file was not closed properly: read by scanning
     MISSING_EVENTS = "events missing"  # gaps in the sequence numbers: events lost before this file was written
     ZERO_RUN = "zero run"  # zero bytes where a chunk should start, with data after them
+    TRAILING_ZEROS = "trailing zeros"  # zero padding after a complete container's trailer: nothing lost
 
 
 #: Damage that costs no event by itself (the events are found by scanning).
-HARMLESS = frozenset({DamageKind.HEADER, DamageKind.INDEX, DamageKind.NO_INDEX})
+HARMLESS = frozenset({DamageKind.HEADER, DamageKind.INDEX, DamageKind.NO_INDEX, DamageKind.TRAILING_ZEROS})
 
 
 @dataclass(frozen=True)

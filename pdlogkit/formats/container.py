@@ -169,7 +169,7 @@ class ChunkRecords:
     kinds: bytes
     starts: list[int]
     ends: list[int]
-    body: bytes | memoryview
+    body: bytes
 
 
 def encode_chunk(
@@ -228,7 +228,7 @@ def encode_chunk(
     return head + struct.pack("<I", zlib.crc32(head)) + body
 
 
-def chunk_header_size(fixed: bytes, offset: int = 0) -> int:
+def chunk_header_size(fixed: bytes | memoryview, offset: int = 0) -> int:
     """A chunk header's full size from its first `CHUNK_FIXED_SIZE` bytes."""
     if len(fixed) < CHUNK_FIXED_SIZE:
         raise LogFormatError("data ends inside a chunk header", offset=offset)
@@ -297,17 +297,14 @@ def _decompress(stored: bytes | memoryview, raw_size: int, what: str, offset: in
     return raw
 
 
-def decode_chunk_body(info: ChunkInfo, stored: bytes | memoryview, *, verify: bool = True) -> ChunkRecords:
+def decode_chunk_body(info: ChunkInfo, stored: bytes, *, verify: bool = True) -> ChunkRecords:
     """The records of a chunk from its stored body (checks crc, decompresses, validates the columns)."""
     offset = info.body_offset
     if len(stored) != info.stored_size:
         raise LogFormatError(f"chunk body is {len(stored)} bytes, header says {info.stored_size}", offset=offset)
     if verify and zlib.crc32(stored) != info.body_crc:
         raise LogFormatError("chunk body checksum mismatch (corrupt chunk)", offset=info.offset)
-    if info.compressed:
-        raw: bytes | memoryview = _decompress(stored, info.raw_size, "chunk body", offset)
-    else:
-        raw = stored
+    raw = _decompress(stored, info.raw_size, "chunk body", offset) if info.compressed else stored
     n = info.records
     times = array("q")
     seqs = array("I")
@@ -469,6 +466,13 @@ def encode_index(index: Index, *, compressor: zstandard.ZstdCompressor | None = 
     body = compressor.compress(raw) if compressor is not None else raw
     flags = FLAG_ZSTD if compressor is not None else 0
     return _INDEX_HEAD.pack(INDEX_MAGIC, flags, b"\0\0\0", len(body), len(raw), zlib.crc32(body)) + body
+
+
+def index_block_size(head: bytes) -> int | None:
+    """The size of the index block starting with `head` (its first `INDEX_HEAD_SIZE` bytes), or None if none starts."""
+    if len(head) < INDEX_HEAD_SIZE or head[:4] != INDEX_MAGIC:
+        return None
+    return INDEX_HEAD_SIZE + int(_INDEX_HEAD.unpack_from(head)[3])
 
 
 def max_index_rows(header_size: int, index_offset: int) -> int:
