@@ -151,6 +151,15 @@ def test_commands_take_urls_like_paths(archive, http, synth_log, tmp_path):
     done = cli("convert", http.url("run.pdlz"), str(tmp_path / "back.bin"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "back.bin").read_bytes() == synth_log.read_bytes()
+    # tables straight from a URL, reading the sensor chunks only
+    http.reset()
+    done = cli("export", http.url("run.pdlz"), str(tmp_path / "tables"), "--kinds", "scan_capacitance")
+    assert done.returncode == 0, done.stderr
+    assert http.reset().bytes < (archive / "run.pdlz").stat().st_size / 20
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert pq.read_table(tmp_path / "tables" / "scan_capacitance.parquet").equals(
+        open_log(archive / "run.pdlz").table("scan_capacitance")
+    )
 
 
 def test_a_missing_remote_log_is_one_line_naming_the_url_and_exit_code_3(http):
