@@ -112,6 +112,20 @@ def test_sensor_events_come_without_transferring_the_image_chunks(archive, http)
     assert traffic.bytes <= needed < images / 10
 
 
+def test_a_read_stopped_early_costs_at_most_the_few_chunks_asked_for_ahead(archive, http):
+    sensors = ["scan_capacitance", "active_capacitance"]
+    spans = chunk_spans(archive / "run.pdlz", kinds=sensors)
+    with open_log(http.url("run.pdlz")) as log:
+        log.summary()
+        http.reset()
+        first = next(iter(log.events(kinds=sensors)))
+    assert first.kind in sensors
+    assert http.reset().requests <= 5  # the chunk read, and the four asked for ahead
+    with open_log(archive / "run.pdlz") as local:
+        assert first.payload == next(iter(local.events(kinds=sensors))).payload
+    assert len(spans) > 10
+
+
 def test_a_remote_classic_log_uses_the_sidecar_beside_it_for_windows(archive, http):
     size = (archive / "indexed.bin").stat().st_size
     with warnings.catch_warnings():

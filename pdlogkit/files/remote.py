@@ -5,7 +5,8 @@ reader needs: fsspec's read-ahead cache (5 MB blocks by default) is bypassed,
 and only the file's first and last blocks are kept, because opening a log
 reads small pieces there (the magic, a container's header, trailer and index).
 A container's summary is then three requests (the file's size and identity, its
-head, its tail); a time window is one request per chunk it needs.
+head, its tail); a time window is one request per chunk it needs, a few of them in
+flight at once (the reader says which chunks come next).
 
 Every read names the URL in its errors, and is pinned to the file as it was
 opened (its ETag where the server gives one, its size always): a file replaced
@@ -21,6 +22,7 @@ import errno
 import os
 import re
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import MissingDependencyError, RemoteLogError
@@ -28,6 +30,8 @@ from .sources import zero_run_end_by_reading
 
 #: What to install for remote logs.
 EXTRA = "pip install 'pdlogkit[remote]'"
+#: Requests a source has in flight at most when a reader tells it the reads to come (`prefetch`).
+AHEAD = 4
 #: The first and last bytes of a remote file fetched (and kept) on first use.
 HEAD_BLOCK = 64 << 10
 TAIL_BLOCK = 256 << 10
@@ -162,6 +166,8 @@ class RemoteSource:
         self._lock = threading.Lock()
         self._head: bytes | None = None
         self._tail: bytes | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: dict[tuple[int, int], Future[bytes]] = {}
         self._fs, self._path = filesystem(url, storage_options)
         self._file = self._open(pinned)
         #: The file's identity when opened: its size and, where the server gives them, ETag and modification time.
@@ -217,10 +223,30 @@ class RemoteSource:
         self._http_info = {"ETag": info.get("ETag"), "Last-Modified": info.get("Last-Modified")}
         return {"size": info["size"], "headers": headers}
 
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        # Each read starts in a thread of its own pool (at most `AHEAD` at once) and waits for its `pread`.
+        fetch = getattr(self._file, "_fetch_range", None)  # fsspec's stateless range fetch of a buffered file
+        if fetch is None:
+            return
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(AHEAD, thread_name_prefix="pdlogkit-fetch")
+            tail_start = max(0, self.size - TAIL_BLOCK)
+            for offset, n in reads:
+                end = min(self.size, offset + n)
+                if end <= HEAD_BLOCK or end > tail_start:
+                    continue  # the file's first and last blocks, fetched once and kept, serve it
+                if offset < end and (offset, end) not in self._ahead:
+                    self._ahead[(offset, end)] = self._pool.submit(self._checked, fetch, offset, end)
+
     def pread(self, n: int, offset: int) -> bytes:
         if n <= 0 or offset < 0 or offset >= self.size:
             return b""
         end = min(self.size, offset + n)
+        with self._lock:
+            started = self._ahead.pop((offset, end), None)
+        if started is not None:
+            return started.result()
         with self._lock:
             if end <= HEAD_BLOCK or (self._head is not None and end <= len(self._head)):
                 if self._head is None:
@@ -237,9 +263,17 @@ class RemoteSource:
 
     def _fetch(self, start: int, end: int) -> bytes:
         f = self._file
-        try:
+
+        def read(start: int, end: int) -> bytes:
             f.seek(start)
-            data = f.read(end - start)
+            return f.read(end - start)  # type: ignore[no-any-return]
+
+        return self._checked(read, start, end)
+
+    def _checked(self, read: Any, start: int, end: int) -> bytes:
+        """Bytes `start` to `end` by `read(start, end)`, exactly those or a `RemoteLogError` naming the URL."""
+        try:
+            data = read(start, end)
         except RemoteLogError:
             raise
         except Exception as exc:
@@ -274,6 +308,10 @@ class RemoteSource:
         return RemoteSource(self.name, storage_options=self._options, pinned=self.identity)
 
     def close(self) -> None:
+        pool, self._pool = getattr(self, "_pool", None), None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)  # nothing left running: at most AHEAD requests
+        self._ahead = {}
         f, self._file = getattr(self, "_file", None), None
         if f is not None:
             with contextlib.suppress(Exception):  # a reader wrote nothing: closing it cannot lose anything

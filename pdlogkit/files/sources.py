@@ -48,6 +48,10 @@ class Source(Protocol):
         """The bytes of the small file beside this one named with `suffix` appended (a sidecar), or None."""
         ...
 
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        """A hint: these reads, (offset, bytes), come soon, in this order (a remote source starts them)."""
+        ...
+
     def close(self) -> None:
         """Release what the source holds open."""
         ...
@@ -110,6 +114,9 @@ class FileSource:
         except OSError as exc:
             return self.size if exc.errno == errno.ENXIO else offset  # ENXIO: a hole to the end
 
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        pass
+
     def reopen(self) -> FileSource:
         return FileSource(self.name)
 
@@ -147,6 +154,9 @@ class BufferSource:
 
     def zero_run_end(self, offset: int) -> int:
         return zero_run_end_by_reading(self, offset)
+
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        pass
 
     def reopen(self) -> BufferSource:
         return BufferSource(self._data, self.name)
@@ -189,6 +199,9 @@ class FileObjectSource:
 
     def zero_run_end(self, offset: int) -> int:
         return zero_run_end_by_reading(self, offset)
+
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        pass
 
     def reopen(self) -> Source:
         if callable(self._reopen):
