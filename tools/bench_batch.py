@@ -175,12 +175,15 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/work/bench-data/batch"))
     parser.add_argument("--logs", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=300.0, help="length of each batch log")
+    parser.add_argument("--part", choices=("both", "batch", "remote"), default="both")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each batch measurement (best is shown)")
     parser.add_argument("--big-seconds", type=float, default=800.0, help="length of the remote container (~1 GB)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    batch_part(args.dir, args.logs, args.seconds, args.repeat)
-    remote_part(args.dir, args.big_seconds)
+    if args.part in ("both", "batch"):
+        batch_part(args.dir, args.logs, args.seconds, args.repeat)
+    if args.part in ("both", "remote"):
+        remote_part(args.dir, args.big_seconds)
 
 
 if __name__ == "__main__":
