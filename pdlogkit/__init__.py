@@ -2,6 +2,7 @@
 
 from ._version import __version__
 from .errors import (
+    FullScanWarning,
     GatewayUnreachable,
     LogFormatError,
     LogReadError,
@@ -12,6 +13,7 @@ from .errors import (
     RecorderError,
     RecorderStateError,
     RecordingFailed,
+    RemoteLogError,
     ReplayError,
     TruncatedLogWarning,
     VideoError,
@@ -36,6 +38,7 @@ __all__ = [
     "DamageKind",
     "Event",
     "EventRecorder",
+    "FullScanWarning",
     "GatewayUnreachable",
     "IndexedLog",
     "Log",
@@ -52,6 +55,7 @@ __all__ = [
     "RecordingFailed",
     "RecoverReport",
     "RecoverStatus",
+    "RemoteLogError",
     "ReplayError",
     "SegmentSummary",
     "StreamLog",

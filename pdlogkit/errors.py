@@ -2,7 +2,8 @@
 
 PdlogkitError
 ├── LogReadError            a log could not be read (exit code 3)
-│   └── LogFormatError      its bytes are not what its format says (path, byte offset)
+│   ├── LogFormatError      its bytes are not what its format says (path, byte offset)
+│   └── RemoteLogError      a remote log (a URL) could not be read: not found, timed out, changed, ...
 ├── OutputError             an output could not be written (also an OSError; exit code 1)
 │   └── OutputExistsError   the output exists and overwriting was not asked for
 ├── WindowError             a time window holds none of the log (exit code 1)
@@ -49,6 +50,11 @@ class LogFormatError(LogReadError):
     """
 
 
+class RemoteLogError(LogReadError):
+    """A log at a URL could not be read: not found, access denied, timed out, the file changed underneath,
+    a server that ignores Range requests, or the `remote` extra is missing. `path` is the URL."""
+
+
 class OutputError(PdlogkitError, OSError):
     """An output file could not be written (disk full, permission denied, ...); names the file.
 
@@ -82,6 +88,10 @@ class MissingDependencyError(PdlogkitError, ImportError):
 
 class TruncatedLogWarning(UserWarning):
     """A log ends inside a record or chunk (a killed recorder), or in zero padding. Complete records read fine."""
+
+
+class FullScanWarning(UserWarning):
+    """A remote log is read front to back for what an index would answer (a classic log without its sidecar)."""
 
 
 class RecorderError(PdlogkitError):

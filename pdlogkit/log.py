@@ -13,12 +13,13 @@ import itertools
 import math
 import os
 import stat
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from .errors import LogFormatError, LogReadError, WindowError
+from .errors import FullScanWarning, LogFormatError, LogReadError, WindowError
 from .events import Event, check_kinds
 from .files import metafile
 from .files import sidecar as _sidecar
@@ -26,6 +27,7 @@ from .files.classic import ClassicReader, ClassicWriter
 from .files.indexed import IndexedReader, read_indexed_stream
 from .files.indexed_writer import LEVEL, IndexedWriter
 from .files.output import output_for
+from .files.remote import RemoteSource, is_url, local_path
 from .files.sources import FileObjectSource, FileSource, Source
 from .files.streams import Prefetched, interruptible, open_stream, read_up_to
 from .files.verify import check_events, verify_classic, verify_container
@@ -161,11 +163,12 @@ class Log(ABC):
         """The log's size in bytes (None for a stream)."""
         return None
 
-    def build_index(self, progress: Progress = None) -> str | None:
+    def build_index(self, progress: Progress = None, out: str | os.PathLike[str] | None = None) -> str | None:
         """Make the log quick to window: write a classic log's sidecar index and return its path.
 
-        None when the log has an index of its own; `LogFormatError` for a container that lost
-        its index (`recover` makes a proper file of it).
+        The sidecar goes beside the log, or to `out` (required for a remote log: put the file
+        beside the log as `NAME.pdidx`). None when the log has an index of its own;
+        `LogFormatError` for a container that lost its index (`recover` makes a proper file of it).
         """
         raise ValueError(f"{self.path} is a stream: save it to a file to index it")
 
@@ -279,8 +282,12 @@ class ClassicLog(Log):
         self.path = self.source.name
         self.lenient = lenient
         local = isinstance(self.source, FileSource)
-        self.metadata, self._markers = metafile.read_metafile(self.path) if local else ({}, [])
+        if local:
+            self.metadata, self._markers = metafile.read_metafile(self.path)
+        else:
+            self.metadata, self._markers = metafile.read_metafile_beside(self.source)
         self._local = local
+        self._warned = False
         self._summary: LogSummary | None = None
         self._sidecar: _sidecar.Sidecar | bool | None = False  # False: not looked for yet
         self._carry: int | bool | None = False  # False: not looked for yet
@@ -301,11 +308,16 @@ class ClassicLog(Log):
     def size(self) -> int:
         return self.source.size
 
-    def build_index(self, progress: Progress = None) -> str | None:
-        if not self._local:
-            raise ValueError(f"{self.path}: a sidecar index is written next to a local file only")
+    def build_index(self, progress: Progress = None, out: str | os.PathLike[str] | None = None) -> str | None:
+        if out is None and not self._local:
+            raise ValueError(
+                f"{self.path}: a sidecar index is written beside a local file only; write it elsewhere "
+                f"(--out) and put it beside the log as {os.path.basename(self.path)}{_sidecar.SUFFIX}"
+            )
         self._sidecar = False  # looked for again after this
-        return _sidecar.write_sidecar(self.path, progress=progress)
+        if out is None:
+            return _sidecar.write_sidecar(self.path, progress=progress)
+        return _sidecar.write_sidecar(self.source, out=out, overwrite=True, progress=progress)
 
     @property
     def problems(self) -> list[Damage]:
@@ -315,8 +327,21 @@ class ClassicLog(Log):
     def sidecar(self) -> _sidecar.Sidecar | None:
         """The sidecar index written by `pdlogkit index`, if there is one that matches the file."""
         if self._sidecar is False:
-            self._sidecar = _sidecar.load_sidecar(self.path) if self._local else None
+            self._sidecar = (
+                _sidecar.load_sidecar(self.path) if self._local else _sidecar.load_sidecar_beside(self.source)
+            )
         return self._sidecar  # type: ignore[return-value]
+
+    def _scanning(self) -> None:
+        """A remote log without a sidecar is about to be read front to back for what a sidecar would answer."""
+        if isinstance(self.source, RemoteSource) and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{self.path}: no sidecar index beside it ({os.path.basename(self.path)}{_sidecar.SUFFIX}): "
+                "reading it front to back",
+                FullScanWarning,
+                stacklevel=4,
+            )
 
     def events(
         self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
@@ -337,11 +362,13 @@ class ClassicLog(Log):
     ) -> Iterator[tuple[int | None, Event]]:
         sidecar = self.sidecar if lo is not None or hi is not None else None
         if sidecar is not None:
-            for t, event in _sidecar.window_events(self.path, sidecar, lo, hi):
+            for t, event in _sidecar.window_events(self.source, sidecar, lo, hi):
                 if (wanted is None or event.kind in wanted) and _inside(t, lo, hi):
                     yield t, event
             return
         # Times must be carried over events of every kind, so filter kinds after timing.
+        if lo is not None or hi is not None:
+            self._scanning()
         timed = log_clock(self._reader(None), self.carry_ns)
         if lo is None and hi is None:
             yield from (pair for pair in timed if wanted is None or pair[1].kind in wanted)
@@ -381,6 +408,7 @@ class ClassicLog(Log):
                     metadata=self.metadata,
                 )
             else:
+                self._scanning()
                 builder = SummaryBuilder()
                 reader = ClassicReader(self.source, warn=False, lenient=self.lenient)
                 for t, event in log_clock(reader):
@@ -432,7 +460,7 @@ class IndexedLog(Log):
     def size(self) -> int:
         return self.reader.file_size
 
-    def build_index(self, progress: Progress = None) -> str | None:
+    def build_index(self, progress: Progress = None, out: str | os.PathLike[str] | None = None) -> str | None:
         if not self.reader.indexed:
             raise LogFormatError(
                 "container has no index (not closed properly): use `pdlogkit recover` to make a proper file",
@@ -694,15 +722,28 @@ def open_writer(
         raise
 
 
-def open_log(source: str | os.PathLike[str] | BinaryIO, *, lenient: bool = False) -> Log:
+def open_log(
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    lenient: bool = False,
+    storage_options: dict[str, Any] | None = None,
+) -> Log:
     """Open a log of any format for reading; the format is detected from its content.
 
-    `source` is a path, a seekable binary file object, or a stream (a pipe, stdin:
-    read once, front to back). A FIFO is read as a stream once a process writes
-    into it (`LogReadError` after `FIFO_WAIT` seconds without one, never a hang).
+    `source` is a path, a URL fsspec opens (`https://...`, `s3://bucket/key`, ...;
+    `storage_options` are its filesystem's options), a seekable binary file object,
+    or a stream (a pipe, stdin: read once, front to back). A remote container is
+    read through its index with range requests; a remote classic log uses the
+    sidecar index beside it (`URL.pdidx`). A FIFO is read as a stream once a process
+    writes into it (`LogReadError` after `FIFO_WAIT` seconds without one, never a hang).
     `lenient` skips corrupt stretches (listed in `Log.problems`) instead of raising
     `LogFormatError` at the first.
     """
+    if isinstance(source, str) and is_url(source):
+        local = local_path(source)
+        if local is None:
+            return _from_source(RemoteSource(source, storage_options=storage_options), lenient)
+        source = local
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         mode = os.stat(path).st_mode  # a missing or unreadable file raises OSError here, not later

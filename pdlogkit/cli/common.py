@@ -15,7 +15,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO, TypeVar
 
-from ..errors import GatewayUnreachable, LogReadError, OutputError, PdlogkitError
+from ..errors import (
+    FullScanWarning,
+    GatewayUnreachable,
+    LogReadError,
+    MissingDependencyError,
+    OutputError,
+    PdlogkitError,
+)
 
 #: Exit codes of every pdlogkit command.
 OK = 0
@@ -215,10 +222,15 @@ def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespa
     try:
         with warnings.catch_warnings(), _sigterm_unwinds():
             warnings.simplefilter("ignore")  # truncation and the like are reported by the commands themselves
+            warnings.simplefilter("always", FullScanWarning)  # a slow remote read: say why, one line
+            warnings.showwarning = lambda message, *_, **__: print(f"{prog}: warning: {message}", file=sys.stderr)
             return int(func(args) or 0)
     except GatewayUnreachable as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return UNREACHABLE
+    except MissingDependencyError as exc:  # a feature not installed: the message names the extra
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return USAGE
     except LogReadError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return BAD_INPUT

@@ -34,7 +34,7 @@ from .common import (
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add info, cat, convert, index, slice, merge, verify and recover."""
     p = subparsers.add_parser("info", help="what a log holds: time span, counts, rates, sizes, gaps")
-    p.add_argument("log", metavar="LOG", help="a log file (or a FIFO), or - for a log streamed to stdin")
+    p.add_argument("log", metavar="LOG", help="a log file or URL (or a FIFO), or - for a log streamed to stdin")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_info)
 
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "Image bytes are shown as size and sha256 unless --with-images. The log's markers come among them "
         "in time order, as kind marker (with their text).",
     )
-    p.add_argument("log", metavar="LOG", help="a log file, or - to read a log streamed to stdin")
+    p.add_argument("log", metavar="LOG", help="a log file or URL, or - to read a log streamed to stdin")
     _window_options(p, (*KINDS, MARKER))
     p.add_argument("--with-images", action="store_true", help="include image bytes (base64)")
     p.set_defaults(func=_cat)
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Copy every event of IN into OUT. The format comes from OUT's extension "
         "(.pdlz: indexed container, else classic) unless --format says. OUT appears only once complete.",
     )
-    p.add_argument("src", metavar="IN", help="a log file, or - for a log streamed to stdin")
+    p.add_argument("src", metavar="IN", help="a log file or URL, or - for a log streamed to stdin")
     p.add_argument("dst", metavar="OUT")
     _output_options(p)
     p.set_defaults(func=_convert)
@@ -64,8 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p = subparsers.add_parser(
         "index",
         help="write a sidecar index next to a classic log (LOG.pdidx) for quick windows and summaries",
+        description="Write a classic log's sidecar index beside it (LOG.pdidx), or with --out elsewhere: "
+        "for a remote log, write it locally and put it beside the log.",
     )
-    p.add_argument("log", metavar="LOG")
+    p.add_argument("log", metavar="LOG", help="a classic log file or URL")
+    p.add_argument("--out", metavar="PATH", help="write the sidecar here (a file, or a folder) instead of beside LOG")
     p.set_defaults(func=_index)
 
     p = subparsers.add_parser(
@@ -256,7 +259,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    path = _with_progress("index", _size(args.log), lambda p: ops.index_log(args.log, progress=p))
+    path = _with_progress("index", _size(args.log), lambda p: ops.index_log(args.log, out=args.out, progress=p))
     print(f"{args.log}: has an index of its own (a container)" if path is None else f"wrote {path}")
     return OK
 

@@ -79,8 +79,8 @@ class ClassicReader:
                     file_source.close()
             elif isinstance(source, FileSource):
                 yield from self._read_mapped(source.fd, source.size)
-            elif hasattr(source, "pread"):
-                yield from self._read_stream(_SourceStream(source))  # type: ignore[arg-type]
+            elif hasattr(source, "pread"):  # a remote file, say: read from the offset, never through to it
+                yield from self._read_stream(_SourceStream(source, self._start), skip=False)  # type: ignore[arg-type]
             else:
                 fd = _regular_fd(source)  # type: ignore[arg-type]
                 if fd is not None:
@@ -117,8 +117,8 @@ class ClassicReader:
             finally:
                 self.truncation = framer.cut
 
-    def _read_stream(self, f: BinaryIO) -> Iterator[Event]:
-        if self._start:
+    def _read_stream(self, f: BinaryIO, *, skip: bool = True) -> Iterator[Event]:
+        if self._start and skip:
             _skip_stream(f, self._start, self.path)
         parser = RecordParser(offset=self._start, max_record_size=self._max, path=self.path)
         kinds = self._kinds
@@ -140,9 +140,9 @@ class ClassicReader:
 class _SourceStream(io.RawIOBase):
     """A `Source` read front to back as a stream (for sources that cannot be memory-mapped)."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, offset: int = 0) -> None:
         self._source = source
-        self._pos = 0
+        self._pos = offset
 
     def readable(self) -> bool:
         return True

@@ -30,6 +30,10 @@ from .sources import FileSource, Source
 _STREAM_HOLD = 64 << 20
 _HELD_ENTRY = 64  # what holding one record costs besides its payload (counted for unwanted ones too)
 _RESYNC_BLOCK = 1 << 20
+#: A chunk's header and body are read at once when the chunk (to the next one) is at most this long.
+_COALESCE = fmt.MAX_CHUNK_HEADER + IMAGE_CHUNK_SIZE + (1 << 20)
+#: Chunks a read of a remote file asks for ahead of the one being decoded (requests in flight).
+_AHEAD = 4
 #: Damage that stops a strict read (after the events before it): bytes where a chunk should be.
 _STOPS_STRICT = frozenset({DamageKind.NOT_A_CHUNK, DamageKind.ZERO_RUN})
 
@@ -315,17 +319,34 @@ class IndexedReader:
         """Chunk `i`'s header and records; `LogFormatError` if it is corrupt."""
         index = self.index
         assert index is not None
-        offset = index.offsets[i]
+        offset, first = self._first_read(i)
+        whole = first > fmt.MAX_CHUNK_HEADER
         try:
-            info = fmt.decode_chunk_header(self._pread(fmt.MAX_CHUNK_HEADER, offset), offset)
+            data = self._pread(first, offset)
+            info = fmt.decode_chunk_header(data[: fmt.MAX_CHUNK_HEADER], offset)
             if info.first_seq != index.first_seqs[i] or info.records != index.records[i]:
                 raise LogFormatError("chunk header disagrees with the index", offset=offset)
             if info.end_offset > self.data_end:
                 raise LogFormatError("chunk runs past the end of the chunk area", offset=offset)
-            body = self._pread(info.stored_size, info.body_offset)
+            if whole and info.end_offset - offset <= len(data):
+                body = data[info.header_size : info.header_size + info.stored_size]
+            else:
+                body = self._pread(info.stored_size, info.body_offset)
             return info, fmt.decode_chunk_body(info, body, verify=self.verify)
         except LogFormatError as exc:
             raise LogFormatError(exc.reason, path=self.path, offset=exc.offset) from None
+
+    def _first_read(self, i: int) -> tuple[int, int]:
+        """(offset, bytes) of the first read of chunk `i`: its header, or for a remote file the whole chunk.
+
+        Up to the next chunk is this chunk: one request for its header and body.
+        """
+        index = self.index
+        assert index is not None
+        offset = index.offsets[i]
+        span = (index.offsets[i + 1] if i + 1 < len(index) else self.data_end) - offset
+        whole = self.source.round_trips and fmt.MAX_CHUNK_HEADER < span <= _COALESCE
+        return offset, span if whole else fmt.MAX_CHUNK_HEADER
 
     def _load(self, i: int) -> tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None:
         try:
@@ -400,8 +421,14 @@ class IndexedReader:
         on_chunk: Callable[[fmt.ChunkInfo, fmt.ChunkRecords], None] | None = None,
         seqs: array[int] | None = None,
     ) -> Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None]:
-        # A read-ahead thread was tried: on two shared cores the hand-offs cost more than they saved.
-        for i in ids:
+        # A read-ahead thread was tried for local files: on two shared cores the hand-offs cost more than
+        # they saved. A remote source is told the chunks to come, so a few requests are in flight at once.
+        ahead = _AHEAD if self.source.round_trips else 0
+        if ahead:
+            self.source.prefetch([self._first_read(j) for j in ids[:ahead]])
+        for k, i in enumerate(ids):
+            if ahead and k + ahead < len(ids):
+                self.source.prefetch([self._first_read(ids[k + ahead])])
             chunk = self._load(i)
             if chunk is not None:
                 if on_chunk is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..markers import Marker
 from .output import open_output
+from .sources import Source
 
 SUFFIX = ".pdmeta"
 FORMAT = "pdlogkit classic metadata"
@@ -35,8 +36,26 @@ def read_metafile(log: str | os.PathLike[str]) -> tuple[dict[str, Any], list[Mar
     try:
         if os.path.getsize(path) > MAX_SIZE:
             raise ValueError(f"over {MAX_SIZE} bytes")
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        with open(path, "rb") as f:
+            return _parse(f.read(), path)
+    except FileNotFoundError:
+        return {}, []
+    except OSError as exc:
+        warnings.warn(f"{path}: ignored, unreadable ({exc})", UserWarning, stacklevel=2)
+        return {}, []
+
+
+def read_metafile_beside(source: Source) -> tuple[dict[str, Any], list[Marker]]:
+    """(metadata, markers) from the sidecar beside any source (a remote log's, say); empty when there is none."""
+    data = source.sibling(SUFFIX)
+    return ({}, []) if data is None else _parse(data, source.name + SUFFIX)
+
+
+def _parse(raw: bytes, path: str) -> tuple[dict[str, Any], list[Marker]]:
+    try:
+        if len(raw) > MAX_SIZE:
+            raise ValueError(f"over {MAX_SIZE} bytes")
+        data = json.loads(raw)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError("not a pdlogkit metadata sidecar")
         metadata = data.get("metadata", {})
@@ -44,10 +63,8 @@ def read_metafile(log: str | os.PathLike[str]) -> tuple[dict[str, Any], list[Mar
         if not isinstance(metadata, dict) or not isinstance(markers, list):
             raise ValueError("malformed")
         return metadata, [Marker.from_dict(m) for m in markers]
-    except FileNotFoundError:
-        return {}, []
-    except (OSError, ValueError, RecursionError) as exc:
-        warnings.warn(f"{path}: ignored, unreadable ({exc})", UserWarning, stacklevel=2)
+    except (ValueError, RecursionError) as exc:
+        warnings.warn(f"{path}: ignored, unreadable ({exc})", UserWarning, stacklevel=3)
         return {}, []
 
 
@@ -65,4 +82,4 @@ def write_metafile(log: str | os.PathLike[str], metadata: dict[str, Any], marker
     return path
 
 
-__all__ = ["SUFFIX", "metafile_path", "read_metafile", "write_metafile"]
+__all__ = ["SUFFIX", "metafile_path", "read_metafile", "read_metafile_beside", "write_metafile"]

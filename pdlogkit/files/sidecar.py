@@ -5,7 +5,8 @@ The classic format has no index and cannot get one without changing the file, so
 log is cut into segments of about a megabyte, each with its start offset, the
 log-clock time carried into it and the range of times within it. It names the
 log's size, modification time and hashes of its first and last 64 KiB; when
-they no longer match, the sidecar is stale and ignored.
+they no longer match, the sidecar is stale and ignored. A remote log's sidecar is
+`URL.pdidx` beside it, matched by size and hashes (an upload changes the time).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..summary import SummaryBuilder
 from ..timeline import log_clock
 from .classic import ClassicReader
 from .output import open_output
+from .sources import FileSource, Source
 
 SUFFIX = ".pdidx"
 FORMAT = "pdlogkit classic sidecar index"
@@ -36,19 +38,21 @@ def sidecar_path(log: str | os.PathLike[str]) -> str:
     return os.fspath(log) + SUFFIX
 
 
-def fingerprint(log: str | os.PathLike[str]) -> dict[str, Any]:
-    """What identifies the log's current content cheaply: size, mtime, hashes of both ends."""
-    st = os.stat(log)
-    with open(log, "rb") as f:
-        head = f.read(_HASHED)
-        f.seek(max(0, st.st_size - _HASHED))
-        tail = f.read(_HASHED)
-    return {
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "head_sha256": hashlib.sha256(head).hexdigest(),
-        "tail_sha256": hashlib.sha256(tail).hexdigest(),
-    }
+def fingerprint(log: str | os.PathLike[str] | Source) -> dict[str, Any]:
+    """What identifies the log's current content cheaply: size, mtime (of a local file), hashes of both ends."""
+    if isinstance(log, (str, os.PathLike)):
+        source: Source = FileSource(log)
+        try:
+            return fingerprint(source)
+        finally:
+            source.close()
+    size = log.size
+    stamp: dict[str, Any] = {"size": size}
+    if isinstance(log, FileSource):
+        stamp["mtime_ns"] = os.stat(log.fd).st_mtime_ns
+    stamp["head_sha256"] = hashlib.sha256(log.pread(_HASHED, 0)).hexdigest()
+    stamp["tail_sha256"] = hashlib.sha256(log.pread(_HASHED, max(0, size - _HASHED))).hexdigest()
+    return stamp
 
 
 @dataclass
@@ -98,7 +102,7 @@ class Sidecar:
         return [tuple(r) for r in runs]  # type: ignore[misc]
 
 
-def first_time_ns(log: str | os.PathLike[str]) -> int | None:
+def first_time_ns(log: str | os.PathLike[str] | Source) -> int | None:
     """The first embedded timestamp of a classic log (the time of its untimed leading events)."""
     for event in ClassicReader(log, warn=False):
         if event.time_ns is not None:
@@ -107,7 +111,7 @@ def first_time_ns(log: str | os.PathLike[str]) -> int | None:
 
 
 def build_sidecar(
-    log: str | os.PathLike[str],
+    log: str | os.PathLike[str] | Source,
     *,
     segment_bytes: int = SEGMENT_BYTES,
     progress: Callable[[int], None] | None = None,
@@ -144,16 +148,28 @@ def build_sidecar(
     return Sidecar(stamp, summary, segments)
 
 
-def write_sidecar(log: str | os.PathLike[str], *, progress: Callable[[int], None] | None = None) -> str:
-    """Build and write the sidecar of a classic log (atomically, replacing an older one); return its path."""
-    sidecar = build_sidecar(log, progress=progress)
-    path = sidecar_path(log)
-    out = open_output(path, overwrite=True)
+def write_sidecar(
+    log: str | os.PathLike[str] | Source,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> str:
+    """Build and write the sidecar of a classic log (atomically); return its path.
+
+    It goes beside the log, replacing an older one, unless `out` names another file (replaced only
+    with `overwrite`): a remote log's sidecar is written locally, to be put beside it as `NAME.pdidx`.
+    """
+    if out is None and not isinstance(log, (str, os.PathLike)):
+        raise ValueError(f"{log.name}: say where to write its sidecar index (beside a local file only)")
+    path = os.fspath(out) if out is not None else sidecar_path(log)  # type: ignore[arg-type]
+    output = open_output(path, overwrite=overwrite or out is None)
     try:
-        out.write(json.dumps(sidecar.to_json(), separators=(",", ":")).encode())
-        out.commit()
+        sidecar = build_sidecar(log, progress=progress)
+        output.write(json.dumps(sidecar.to_json(), separators=(",", ":")).encode())
+        output.commit()
     except BaseException:
-        out.abort()
+        output.abort()
         raise
     return path
 
@@ -161,16 +177,35 @@ def write_sidecar(log: str | os.PathLike[str], *, progress: Callable[[int], None
 def load_sidecar(log: str | os.PathLike[str]) -> Sidecar | None:
     """The sidecar of `log` if there is one and it still matches the log; else None."""
     try:
-        with open(sidecar_path(log)) as f:
-            data = json.load(f)
+        with open(sidecar_path(log), "rb") as f:
+            return _parse(f.read(), lambda: fingerprint(log))
+    except OSError:
+        return None
+
+
+def load_sidecar_beside(source: Source) -> Sidecar | None:
+    """The sidecar beside any source (a remote log's: `URL.pdidx`) if it matches the log's size and both ends.
+
+    A copied or uploaded file has another modification time: only the content is compared.
+    """
+    data = source.sibling(SUFFIX)
+    if data is None:
+        return None
+    return _parse(data, lambda: fingerprint(source), ignore=("mtime_ns",))
+
+
+def _parse(raw: bytes, stamp: Callable[[], dict[str, Any]], ignore: tuple[str, ...] = ()) -> Sidecar | None:
+    try:
+        data = json.loads(raw)
         if data.get("format") != FORMAT or data.get("version") != VERSION:
             return None
-        if data["log"] != fingerprint(log):
+        recorded = {k: v for k, v in data["log"].items() if k not in ignore}
+        if recorded != {k: v for k, v in stamp().items() if k not in ignore}:
             return None  # stale: the log changed since it was indexed
         SummaryBuilder.from_stats(data["summary"])  # ValueError if malformed
         segments = [Segment(*row) for row in data["segments"]]
         return Sidecar(data["log"], data["summary"], segments)
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 
@@ -187,7 +222,7 @@ def truncation_of(summary: dict[str, Any]) -> Truncation | None:
 
 
 def window_events(
-    log: str | os.PathLike[str], sidecar: Sidecar, lo: int | None, hi: int | None
+    log: str | os.PathLike[str] | Source, sidecar: Sidecar, lo: int | None, hi: int | None
 ) -> Iterator[tuple[int | None, Event]]:
     """(log time, event) of every event in the stretches of `log` that may hold times in [lo, hi)."""
     for start, end, carry in sidecar.runs(lo, hi):

@@ -1,8 +1,8 @@
 """Random-access byte sources: what the seekable readers read from (a local file, bytes, a file object).
 
 Every reader of a seekable log reads through `Source.pread`, so one reader serves
-local files, in-memory data and any seekable file object (a remote file opened
-by fsspec is one). Errors name the source.
+local files, in-memory data and any seekable file object; `remote.py` adds URLs.
+Errors name the source.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class Source(Protocol):
     name: str
     #: The size in bytes.
     size: int
+    #: Whether each read costs a round trip (a remote file): readers then read neighbouring pieces at once.
+    round_trips: bool
 
     def pread(self, n: int, offset: int) -> bytes:
         """Up to `n` bytes at `offset` (fewer only at the end)."""
@@ -42,12 +44,20 @@ class Source(Protocol):
         """An independent source on the same bytes (for another reader)."""
         ...
 
+    def sibling(self, suffix: str) -> bytes | None:
+        """The bytes of the small file beside this one named with `suffix` appended (a sidecar), or None."""
+        ...
+
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        """A hint: these reads, (offset, bytes), come soon, in this order (a remote source starts them)."""
+        ...
+
     def close(self) -> None:
         """Release what the source holds open."""
         ...
 
 
-def _zero_run_end_by_reading(source: Source, offset: int) -> int:
+def zero_run_end_by_reading(source: Source, offset: int) -> int:
     pos = offset
     while pos < source.size:
         block = source.pread(_ZERO_BLOCK, pos)
@@ -62,6 +72,8 @@ def _zero_run_end_by_reading(source: Source, offset: int) -> int:
 
 class FileSource:
     """A local regular file, read with `os.pread` (thread-safe, no shared file position)."""
+
+    round_trips = False
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.name = os.fspath(path)
@@ -102,8 +114,18 @@ class FileSource:
         except OSError as exc:
             return self.size if exc.errno == errno.ENXIO else offset  # ENXIO: a hole to the end
 
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        pass
+
     def reopen(self) -> FileSource:
         return FileSource(self.name)
+
+    def sibling(self, suffix: str) -> bytes | None:
+        try:
+            with open(self.name + suffix, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -118,6 +140,8 @@ class FileSource:
 class BufferSource:
     """Bytes in memory (or a memory map)."""
 
+    round_trips = False
+
     def __init__(self, data: bytes | bytearray | memoryview, name: str = "<bytes>") -> None:
         self._data = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         self.name = name
@@ -129,10 +153,16 @@ class BufferSource:
         return bytes(self._data[offset : offset + n])
 
     def zero_run_end(self, offset: int) -> int:
-        return _zero_run_end_by_reading(self, offset)
+        return zero_run_end_by_reading(self, offset)
+
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        pass
 
     def reopen(self) -> BufferSource:
         return BufferSource(self._data, self.name)
+
+    def sibling(self, suffix: str) -> bytes | None:
+        return None
 
     def close(self) -> None:
         pass
@@ -140,6 +170,8 @@ class BufferSource:
 
 class FileObjectSource:
     """Any seekable binary file object (`io.BytesIO`, an fsspec remote file, ...), read under a lock."""
+
+    round_trips = True  # it may be a remote file
 
     def __init__(self, f: BinaryIO, name: str | None = None, *, reopen: object = None) -> None:
         self._f = f
@@ -166,12 +198,18 @@ class FileObjectSource:
         return b"".join(parts)
 
     def zero_run_end(self, offset: int) -> int:
-        return _zero_run_end_by_reading(self, offset)
+        return zero_run_end_by_reading(self, offset)
+
+    def prefetch(self, reads: list[tuple[int, int]]) -> None:
+        pass
 
     def reopen(self) -> Source:
         if callable(self._reopen):
             return self._reopen()  # type: ignore[no-any-return]
         return self  # the caller's file object: shared under the lock
+
+    def sibling(self, suffix: str) -> bytes | None:
+        return None
 
     def close(self) -> None:
         pass  # the caller's file object is the caller's to close
