@@ -109,3 +109,7 @@ class ReplayError(PdlogkitError):
 
 class VideoError(PdlogkitError):
     """A video cannot be written from this log."""
+
+
+class BoardError(PdlogkitError):
+    """A board definition cannot be found or is not a valid one; names what was tried or the file."""
