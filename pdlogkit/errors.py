@@ -8,7 +8,7 @@ PdlogkitError
 ├── WindowError             a time window holds none of the log (exit code 1)
 ├── RecorderError           the recorder cannot do what was asked
 │   ├── RecorderStateError, GatewayUnreachable (exit code 4), RecordingFailed
-├── ReplayError, VideoError
+├── ReplayError, VideoError, PlotError
 """
 
 from __future__ import annotations
@@ -109,6 +109,10 @@ class ReplayError(PdlogkitError):
 
 class VideoError(PdlogkitError):
     """A video cannot be written from this log."""
+
+
+class PlotError(PdlogkitError):
+    """A figure cannot be drawn from this log (nothing to plot in the window)."""
 
 
 class BoardError(PdlogkitError):
