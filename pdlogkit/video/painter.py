@@ -14,8 +14,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..boards import Board
-from .drawing import Cache, Canvas, Patch, TextMasks, even_up, frame_planes
+from .drawing import Cache, Canvas, TextMasks, even_up, frame_planes
 from .overlay import OverlayReport
 from .scene import CAPACITANCE_SECONDS, Registration, Scene
 
@@ -69,33 +71,33 @@ class OverlayPainter:
         size = (frame.width, frame.height)
         if size != self._size:
             self._layout(size)
-        patches: list[Patch | None] = [self._clock(scene)]
+        drawings: list[Canvas | None] = [self._clock(scene)]
         if self.board is not None:
-            patches.append(self._board(scene, picture_size, size))
+            drawings.append(self._board(scene, picture_size, size))
         if scene.marker is not None:
-            patches.append(self._marker(scene))
+            drawings.append(self._marker(scene))
         if scene.capacitance is not None:
-            patches.append(self._plot(scene))
+            drawings.append(self._plot(scene))
         planes = frame_planes(frame)
-        for patch in patches:
-            if patch is not None:
-                patch.blend(planes)
+        for drawing in drawings:
+            if drawing is not None:
+                drawing.draw_on(planes)
         self.report.frames += 1
 
     # --- the electrodes ----------------------------------------------------------
 
-    def _board(self, scene: Scene, picture: tuple[int, int], size: tuple[int, int]) -> Patch | None:
+    def _board(self, scene: Scene, picture: tuple[int, int], size: tuple[int, int]) -> Canvas | None:
         if scene.registration is not None:
             registration = scene.registration.onto(picture, size)
             key = (registration.matrix, scene.driven)
-            patch = self._electrodes.get_or_make(key, lambda: self._in_place(registration, scene.driven))
-            if patch is not False:
+            drawing = self._electrodes.get_or_make(key, lambda: self._in_place(registration, scene.driven))
+            if drawing is not False:
                 self.report.in_place += 1
-                return patch  # type: ignore[return-value]
+                return drawing  # type: ignore[return-value]
         self.report.inset += 1
         return self._insets.get_or_make(scene.driven, lambda: self._inset(scene.driven))
 
-    def _in_place(self, registration: Registration, driven: tuple[frozenset[int], ...]) -> Patch | bool | None:
+    def _in_place(self, registration: Registration, driven: tuple[frozenset[int], ...]) -> Canvas | bool | None:
         """The driven electrodes outlined through the registration: None when none is driven or all lie off
         the picture, False when the registration does not project them sensibly."""
         assert self.board is not None and self._size is not None
@@ -128,9 +130,9 @@ class OverlayPainter:
             for points in outlines:
                 fill.polygon(points, fill=FILL_ALPHA)
                 line.polygon(points, outline=255, width=self.line_px)
-        return canvas.patch(x0, y0)
+        return canvas.place(x0, y0)
 
-    def _inset(self, driven: tuple[frozenset[int], ...]) -> Patch:
+    def _inset(self, driven: tuple[frozenset[int], ...]) -> Canvas:
         """A small drawing of the whole board in the bottom right corner, the driven electrodes filled."""
         assert self.board is not None and self._size is not None
         extent = self.board.extent
@@ -159,11 +161,11 @@ class OverlayPainter:
                     inks[group].polygon(place(outline), fill=230, outline=255)
         canvas.text(self.pad, self.pad // 2, caption, DIM)
         width, height = self._size
-        return canvas.patch(width - canvas.width - self.margin, height - canvas.height - self.margin)
+        return canvas.place(width - canvas.width - self.margin, height - canvas.height - self.margin)
 
     # --- text --------------------------------------------------------------------
 
-    def _clock(self, scene: Scene) -> Patch:
+    def _clock(self, scene: Scene) -> Canvas:
         when = dt.datetime.fromtimestamp(scene.t_ns // 1_000_000_000, self.timezone)
         millis = scene.t_ns % 1_000_000_000 // 1_000_000
         zone = when.strftime("%Z") or when.strftime("%z")
@@ -177,21 +179,21 @@ class OverlayPainter:
         canvas = Canvas(self._clock_width, len(lines) * self.text.line_height + 2 * self.pad, alpha=BOX_ALPHA)
         for i, mask in enumerate(masks):
             canvas.text(self.pad, self.pad + i * self.text.line_height, mask, TEXT)
-        return canvas.patch(self.margin, self.margin)
+        return canvas.place(self.margin, self.margin)
 
-    def _marker(self, scene: Scene) -> Patch:
+    def _marker(self, scene: Scene) -> Canvas:
         marker = scene.marker
         assert marker is not None and self._size is not None
         origin = scene.origin_ns
 
-        def make() -> Patch:
+        def make() -> Canvas:
             assert marker is not None and self._size is not None
             at = f" +{(marker.time_ns - origin) / 1e9:.1f} s" if origin is not None else ""
             text = self.text.fit(f"marker{at}: {marker.text}", self._room())
             width, height = self.text.width(text) + 2 * self.pad + 2, self.text.line_height + 2 * self.pad
             canvas = Canvas(width, height, alpha=BOX_ALPHA)
             canvas.text(self.pad, self.pad, self.text.mask(text), TEXT)
-            return canvas.patch(self.margin, self._size[1] - self.margin - canvas.height)
+            return canvas.place(self.margin, self._size[1] - self.margin - canvas.height)
 
         return self._markers.get_or_make((marker.time_ns, marker.text, origin), make)
 
@@ -203,7 +205,7 @@ class OverlayPainter:
 
     # --- the plot ----------------------------------------------------------------
 
-    def _plot(self, scene: Scene) -> Patch:
+    def _plot(self, scene: Scene) -> Canvas:
         """Active capacitance over the last seconds, with its latest value, in the top right corner."""
         assert scene.capacitance is not None and self._size is not None
         points = scene.capacitance
@@ -217,25 +219,18 @@ class OverlayPainter:
         left = self.pad + self.small.width("-0.0000") + self.pad
         right = canvas.width - self.pad
         if points:
-            values = [v for _, v in points]
-            lo, hi = min(values), max(values)
+            samples = np.array(points, float)
+            lo, hi = float(samples[:, 1].min()), float(samples[:, 1].max())
             if hi - lo < 1e-9:
                 lo, hi = lo - 0.5, hi + 0.5
             span_ns = CAPACITANCE_SECONDS * 1e9
-            since = scene.t_ns - span_ns
-            xy = [
-                (left + (t - since) / span_ns * (right - left), bottom - (v - lo) / (hi - lo) * (bottom - top))
-                for t, v in points
-            ]
-            line = canvas.layer(PLOT_LINE)
-            if len(xy) > 1:
-                line.line(xy, fill=255, width=max(1, self.line_px - 1))
-            else:
-                line.point(xy, fill=255)
+            xs = left + (samples[:, 0] - (scene.t_ns - span_ns)) * ((right - left) / span_ns)
+            ys = bottom - (samples[:, 1] - lo) * ((bottom - top) / (hi - lo))
+            canvas.trace(xs, ys, PLOT_LINE, width=max(1, self.line_px - 1))
             labels = left - self.pad
             canvas.text(labels, top - self.small.line_height // 3, self.small.mask(f"{hi:.4g}"), DIM, right=True)
             canvas.text(labels, bottom - self.small.line_height, self.small.mask(f"{lo:.4g}"), DIM, right=True)
-        return canvas.patch(self._size[0] - canvas.width - self.margin, self.margin)
+        return canvas.place(self._size[0] - canvas.width - self.margin, self.margin)
 
 
 def _driving(scene: Scene) -> str:
