@@ -6,6 +6,7 @@ PdlogkitError
 ├── OutputError             an output could not be written (also an OSError; exit code 1)
 │   └── OutputExistsError   the output exists and overwriting was not asked for
 ├── WindowError             a time window holds none of the log (exit code 1)
+├── MissingDependencyError  an optional dependency is missing (also an ImportError; names the extra)
 ├── RecorderError           the recorder cannot do what was asked
 │   ├── RecorderStateError, GatewayUnreachable (exit code 4), RecordingFailed
 ├── ReplayError, VideoError, PlotError
@@ -73,6 +74,10 @@ class OutputExistsError(OutputError):
 
 class WindowError(PdlogkitError):
     """A time window that holds none of the log (it starts past the log's end, or ends before its start)."""
+
+
+class MissingDependencyError(PdlogkitError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the pip extra."""
 
 
 class TruncatedLogWarning(UserWarning):

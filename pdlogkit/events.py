@@ -92,6 +92,9 @@ def _skip(buf: bytes, pos: int, wire_type: int) -> int:
     raise ValueError("unsupported wire type")
 
 
+_MIN_NS, _MAX_NS = -(1 << 63), (1 << 63) - 1
+
+
 def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
@@ -100,7 +103,8 @@ def timestamp_ns(payload: bytes) -> int | None:
     """The embedded timestamp as integer Unix nanoseconds, or None.
 
     None when the kind carries no timestamp, the field is absent or zero, or the
-    payload is malformed (asking for `Event.message` reports the latter).
+    payload is malformed (asking for `Event.message` reports the latter), or the
+    time lies outside what 64-bit nanoseconds hold (years 1678 to 2262).
     """
     if not payload:
         return None
@@ -130,7 +134,9 @@ def timestamp_ns(payload: bytes) -> int | None:
                         pos = _skip(payload, pos, tag & 7)
                 if pos != ts_end or ts_end > end:
                     return None
-                return seconds * 1_000_000_000 + nanos if (seconds or nanos) else None
+                ns = seconds * 1_000_000_000 + nanos
+                # Zero is "no timestamp"; a time no log can store (past 2262) is a malformed one.
+                return ns if ns and _MIN_NS <= ns <= _MAX_NS else None
             pos = _skip(payload, pos, tag & 7)
     except (IndexError, ValueError):
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import math
 import os
 import select
@@ -16,7 +17,7 @@ import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from .errors import LogFormatError, LogReadError, WindowError
 from .events import Event, check_kinds
@@ -34,6 +35,10 @@ from .markers import Marker
 from .reports import VerifyReport
 from .summary import GAP_NS, LogSummary, SummaryBuilder
 from .timeline import log_clock
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
+    import pyarrow as pa  # type: ignore[import-untyped]
 
 __all__ = [
     "FORMATS",
@@ -122,6 +127,18 @@ class Log(ABC):
         """Like `events`, paired with each event's time on the log's clock (Unix ns)."""
         return log_clock(self.events(kinds, start, end), self.start_ns)
 
+    def payload_batches(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[list[int | None], list[bytes], list[int | None]]]:
+        """`timed_events` in batches, without `Event` objects: (log times, payloads, byte offsets) lists.
+
+        The same events in the same order, for code that takes them by the thousand (tables);
+        a container hands out a chunk's worth at a time.
+        """
+        timed = self.timed_events(kinds, start, end)
+        while batch := list(itertools.islice(timed, 4096)):
+            yield [t for t, _ in batch], [e.payload for _, e in batch], [e.offset for _, e in batch]
+
     @abstractmethod
     def summary(self) -> LogSummary:
         """What the log holds (from the index where there is one)."""
@@ -159,6 +176,26 @@ class Log(ABC):
     def reopen(self) -> Log:
         """A new, independent handle on the same log, opened the same way (for another reader or thread)."""
         raise ValueError(f"{self.path} cannot be opened again")
+
+    def table(
+        self, kind: str, *, start: TimeBound = None, end: TimeBound = None, columns: list[str] | None = None
+    ) -> pa.Table:
+        """Table `kind` (a kind, `activations` or `markers`) as a `pyarrow.Table`, one row per measurement.
+
+        See `pdlogkit.export.record_batches` (the streaming form) for the columns and
+        the window; needs pyarrow (`pip install 'pdlogkit[tables]'`).
+        """
+        from .export import table
+
+        return table(self, kind, start=start, end=end, columns=columns)
+
+    def to_pandas(
+        self, kind: str, *, start: TimeBound = None, end: TimeBound = None, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Table `kind` as a pandas DataFrame (see `table`); needs pandas and pyarrow."""
+        from .export import to_pandas
+
+        return to_pandas(self, kind, start=start, end=end, columns=columns)
 
     @property
     def start_ns(self) -> int | None:
@@ -418,6 +455,13 @@ class IndexedLog(Log):
         self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
     ) -> Iterator[tuple[int | None, Event]]:
         return ((event.received_ns, event) for event in self.events(kinds, start, end))
+
+    def payload_batches(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[list[int | None], list[bytes], list[int | None]]]:
+        wanted = check_kinds(kinds)
+        lo, hi = self.window_ns(start, end) if start is not None or end is not None else (None, None)
+        return self.reader.payload_batches(wanted, lo, hi)  # type: ignore[return-value]
 
     @property
     def start_ns(self) -> int | None:
@@ -690,9 +734,17 @@ def open_log(source: str | os.PathLike[str] | BinaryIO, *, lenient: bool = False
     return StreamLog(source, lenient=lenient)
 
 
+#: The first bytes of an MCAP file (read by `pdlogkit.files.mcap.McapLog`).
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+
 def _from_source(source: Source, lenient: bool) -> Log:
     magic = source.pread(len(MAGIC), 0)
     try:
+        if source.pread(len(MCAP_MAGIC), 0) == MCAP_MAGIC:
+            from .files.mcap import McapLog
+
+            return McapLog(source, lenient=lenient)
         # A container cut inside its magic is one too; so is an empty file named like one.
         if (magic and MAGIC.startswith(magic)) or (not magic and source.name.lower().endswith(INDEXED_SUFFIX)):
             return IndexedLog(source, lenient=lenient)

@@ -98,14 +98,28 @@ def convert(
     Classic -> container takes receive times from the embedded timestamps (carried
     forward) and marks `time_source: timestamps`; container -> classic reproduces
     the original classic file byte for byte. `src` may be a stream (a pipe).
+    `dst` ending in `.mcap` (or `format="mcap"`) gets MCAP, as `pdlogkit export` writes it.
     """
     t0 = time.perf_counter()
     _refuse_same(src, dst)
+    if format == "mcap" or (format is None and os.fspath(dst).lower().endswith(".mcap")):
+        return _convert_to_mcap(src, dst, overwrite, progress)
     with open_log(src) as log:
         meta = _metadata(log, converted_from=_name(src))
         writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
         count = _copy(_timed(log, None, None, None), writer, progress)
         return _report(dst, writer.format, count, [log], t0)
+
+
+def _convert_to_mcap(src: Source, dst: str | os.PathLike[str], overwrite: bool, progress: Progress) -> WriteReport:
+    """`convert` into MCAP: what `pdlogkit.export.export_log` writes (progress in input bytes, estimated)."""
+    from .export.run import export_log
+
+    with open_log(src) as log:
+        size = log.size or 0
+        tick = None if progress is None else (lambda done, total: progress(size * done // total if total else 0))
+        report = export_log(log, dst, format="mcap", overwrite=overwrite, progress=tick)
+        return WriteReport(os.fspath(dst), "mcap", report.events, size, report.bytes_out, report.seconds, report.notes)
 
 
 def slice_log(

@@ -122,6 +122,8 @@ class IndexedWriter:
             raise ValueError("write to a closed log writer")
         self._check_failed()
         t = time.time_ns() if received_ns is None else received_ns
+        if not -(1 << 63) <= t < 1 << 63:
+            raise ValueError(f"receive time {t} ns is outside what a container stores (64-bit nanoseconds)")
         if self._open_since is None:
             self._open_since = t
         elif t - self._open_since >= self._age:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import tempfile
 from typing import BinaryIO
@@ -265,4 +266,77 @@ def output_for(
     return StreamOutput(target)
 
 
-__all__ = ["AtomicOutput", "Output", "StreamOutput", "open_output", "output_for"]
+class FolderOutput:
+    """A folder of files that appears at its path only when complete (an export of several tables).
+
+    The files are written into a temporary folder beside `path` (`file(name)`),
+    which `commit()` renames into place; `abort()` removes it. An existing `path`
+    is replaced only with `overwrite=True` (else `OutputExistsError`).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+        self.path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise OutputError(self.path, f"no such folder: {folder}", errno.ENOENT)
+        if os.path.lexists(self.path) and not overwrite:
+            raise OutputExistsError(self.path)
+        self.overwrite = overwrite
+        try:
+            self.tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(self.path)}.", suffix=".part", dir=folder)
+        except OSError as exc:
+            raise _error(self.path, exc) from None
+        self._finished = False
+        with contextlib.suppress(OSError):
+            os.chmod(self.tmp, 0o777 & ~_UMASK)  # what a plain mkdir would give
+
+    def file(self, name: str) -> Output:
+        """A new file `name` in the folder (complete once its own `commit()` is called)."""
+        return open_output(os.path.join(self.tmp, name))
+
+    def commit(self) -> None:
+        """The folder is complete: put it at its path (replacing what was there only if `overwrite`)."""
+        if self._finished:
+            return
+        _sync_folder(os.path.join(self.tmp, "."))
+        old = None
+        try:
+            if os.path.lexists(self.path):
+                if not self.overwrite:
+                    raise OutputExistsError(self.path)
+                old = tempfile.mkdtemp(
+                    prefix=f".{os.path.basename(self.path)}.", suffix=".old", dir=os.path.dirname(self.tmp)
+                )
+                os.replace(self.path, os.path.join(old, "replaced"))
+            os.rename(self.tmp, self.path)
+        except BaseException as exc:
+            self.abort()
+            if old is not None and not os.path.lexists(self.path):
+                os.replace(os.path.join(old, "replaced"), self.path)  # put back what was there
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+                raise _error(self.path, exc) from None
+            raise
+        self._finished = True
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        _sync_folder(self.path)
+
+    def abort(self) -> None:
+        """The folder will not be completed: remove the temporary folder and what is in it."""
+        if not self._finished:
+            self._finished = True
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> FolderOutput:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+__all__ = ["AtomicOutput", "FolderOutput", "Output", "StreamOutput", "open_output", "output_for"]

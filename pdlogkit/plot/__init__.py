@@ -8,7 +8,9 @@ activations (electrode by time, by drive group), scan capacitance as a heatmap,
 active and group capacitance, the high voltage with its target, the temperatures
 with the heaters' duty cycles; markers are labelled vertical lines and recording
 gaps are shaded. Only those kinds are read, never a container's image chunks.
-Needs matplotlib (`pip install 'pdlogkit[plot]'`), drawn with its Agg renderer.
+The data comes from the log's tables (`log.table`: the `activations` table and a
+table per sensor kind). Needs matplotlib and pyarrow (`pip install 'pdlogkit[plot]'`);
+drawn with matplotlib's Agg renderer.
 """
 
 from __future__ import annotations
@@ -52,12 +54,13 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 EXTRA = "pip install 'pdlogkit[plot]'"
 
 
-def _require_matplotlib() -> None:
-    """A clear ImportError naming the extra when matplotlib is not installed."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError(f"the timeline figure needs matplotlib: {EXTRA}") from None
+def _require_extra() -> None:
+    """A clear ImportError naming the extra when matplotlib or pyarrow (the tables) is not installed."""
+    for module in ("matplotlib", "pyarrow"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise ImportError(f"the timeline figure needs {module}: {EXTRA}") from None
 
 
 def timeline(
@@ -81,7 +84,7 @@ def timeline(
     `WindowError` when it lies outside the log.
     """
     wanted = _kinds(kinds)
-    _require_matplotlib()
+    _require_extra()
     from .data import gather
     from .figure import draw_timeline
 

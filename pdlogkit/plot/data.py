@@ -1,14 +1,12 @@
-"""What the timeline figure shows, gathered from a log: the one place the figure reads data through.
+"""What the timeline figure shows, read from a log's tables: the one place the figure reads data through.
 
-Every series is in seconds from the log's start, on the log's clock (the receive
-time where the log holds one, else the embedded timestamps, carried forward for the
-events that have none), so panels, markers and gaps line up. Only the kinds asked
-for are read: a container's image chunks are never touched.
-
-The electrode activations (drive intervals per pin) and the sensor series are read
-here from the events until the tables of the export issue (`log.table(kind, ...)`,
-with its `activations` table) are in main; then `gather` reads those instead, and
-nothing else changes.
+Everything comes from the tables of `pdlogkit.export` (`log.table(kind, ...)`:
+the `activations` table and a table per sensor kind), so the figure shows exactly
+what a script reading those tables sees, and reads as little: only the chunks of the
+plotted kinds (a container's camera frames are never read), decoded in bulk. Every
+series is in seconds from the log's start, on the log's clock (the receive time
+where the log holds one, else the embedded timestamps, carried forward), so panels,
+markers and gaps line up.
 """
 
 from __future__ import annotations
@@ -19,17 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LogFormatError
 from ..log import Log, TimeBound
 from . import PLOT_KINDS
-
-#: Drive groups a PurpleDrop reports.
-DRIVE_GROUPS = 2
 
 
 @dataclass
 class Series:
-    """Samples at times `t` (seconds from the log's start): `values` has a row per sample."""
+    """Samples at times `t` (seconds from the log's start): `values` has a row per sample, NaN where missing."""
 
     t: np.ndarray
     values: np.ndarray
@@ -40,7 +34,7 @@ class Series:
 
 @dataclass
 class Activations:
-    """Electrode drive intervals: pin, drive group, and start and end (seconds from the log's start)."""
+    """Electrode drive intervals: electrode (pin), drive group, and start and end (seconds from the log's start)."""
 
     pin: np.ndarray
     group: np.ndarray
@@ -60,15 +54,14 @@ class TimelineData:
     span: tuple[float, float]  # the x range: the window asked for, or the log's whole span
     duration: float = 0.0  # the whole log's, in seconds
     activations: Activations | None = None
-    scan: Series | None = None  # values: one column per electrode (calibrated capacitance)
-    active: Series | None = None  # values: calibrated, one column
-    groups: Series | None = None  # values: one column per group (calibrated)
-    hv: Series | None = None  # values: voltage, v_target_out
-    temperatures: Series | None = None  # values: the temperatures (one column per sensor)
-    heater_duty: Series | None = None  # values: the temperature control's duty cycles
+    scan: Series | None = None  # a column per electrode: calibrated capacitance
+    active: Series | None = None  # one column: calibrated
+    groups: Series | None = None  # a column per group: calibrated
+    hv: Series | None = None  # columns: voltage, v_target_out
+    temperatures: Series | None = None  # a column per channel
+    heater_duty: Series | None = None  # a column per channel: the temperature control's duty cycles
     markers: list[tuple[float, str]] = field(default_factory=list)
     gaps: list[tuple[float, float]] = field(default_factory=list)
-    unreadable: int = 0  # events that did not parse (left out)
 
     @property
     def kinds(self) -> list[str]:
@@ -84,138 +77,82 @@ class TimelineData:
         return [kind for kind in PLOT_KINDS if present[kind] is not None]
 
 
-def _series(rows: list[tuple[float, Any]], width: int | None = None) -> Series | None:
-    """A `Series` of (t, values) rows; rows of fewer values are padded with NaN up to the widest."""
-    if not rows:
-        return None
-    t = np.array([r[0] for r in rows], float)
-    samples = [r[1] for r in rows]
-    if width == 1:
-        return Series(t, np.array(samples, float).reshape(-1, 1))
-    lengths = {len(s) for s in samples}
-    columns = width or max(lengths)
-    if lengths == {columns}:  # the usual case: every row as wide
-        return Series(t, np.array(samples, float))
-    values = np.full((len(rows), columns), np.nan)
-    for i, sample in enumerate(samples):
-        values[i, : min(columns, len(sample))] = sample[:columns]
-    return Series(t, values)
-
-
 def gather(log: Log, kinds: Iterable[str] = PLOT_KINDS, start: TimeBound = None, end: TimeBound = None) -> TimelineData:
-    """Read what the figure shows of `kinds` in the window [start, end) of `log`."""
-    wanted = [k for k in PLOT_KINDS if k in set(kinds)]
+    """Read what the figure shows of `kinds` in the window [start, end) of `log`, from its tables."""
+    wanted = set(kinds)
     summary = log.summary()
     origin = log.start_ns if log.start_ns is not None else summary.start_ns
     lo, hi = log.window_ns(start, end)
     first = lo if lo is not None else origin
     last = hi if hi is not None else summary.end_ns
+    zero = origin or 0
 
-    def seconds(t_ns: int) -> float:
-        return (t_ns - (origin or 0)) / 1e9
+    def seconds(t_ns: Any) -> Any:
+        return (np.asarray(t_ns, np.int64) - zero) / 1e9
 
-    span = (seconds(first) if first is not None else 0.0, seconds(last) if last is not None else 0.0)
+    span = (float(seconds(first)) if first is not None else 0.0, float(seconds(last)) if last is not None else 0.0)
     data = TimelineData(name=log.path, origin_ns=origin, span=span, duration=summary.duration)
-    rows: dict[str, list[tuple[float, Any]]] = {k: [] for k in ("scan", "active", "groups", "hv", "temps", "duty")}
-    switches: list[tuple[float, tuple[frozenset[int], ...]]] = []
-    if "electrode_state" in wanted and lo is not None:
-        before = _state_before(log, start)
-        if before is not None:
-            switches.append((span[0], before))
-    for t_ns, event in log.timed_events(kinds=wanted, start=start, end=end) if wanted else ():
-        if t_ns is None:
-            continue
-        t = seconds(t_ns)
-        try:
-            message = event.message
-            kind = event.kind
-            if kind == "electrode_state":
-                switches.append((t, _driven(message.electrode_state)))
-            elif kind == "scan_capacitance":
-                rows["scan"].append((t, [m.capacitance for m in message.scan_capacitance.measurements]))
-            elif kind == "active_capacitance":
-                rows["active"].append((t, message.active_capacitance.calibrated))
-            elif kind == "group_capacitance":
-                rows["groups"].append((t, list(message.group_capacitance.measurements)))
-            elif kind == "hv_regulator":
-                hv = message.hv_regulator
-                rows["hv"].append((t, (hv.voltage, hv.v_target_out)))
-            elif kind == "temperature_control":
-                control = message.temperature_control
-                rows["temps"].append((t, list(control.temperatures)))
-                rows["duty"].append((t, list(control.duty_cycles)))
-        except LogFormatError:
-            data.unreadable += 1
-    if "electrode_state" in wanted and switches:
-        data.activations = _intervals(switches, max(span[1], switches[-1][0]))
-    data.scan = _series(rows["scan"])
-    data.active = _series(rows["active"], 1)
-    data.groups = _series(rows["groups"])
-    data.hv = _series(rows["hv"], 2)
-    data.temperatures = _series(rows["temps"])
-    data.heater_duty = _series(rows["duty"]) if any(len(r[1]) for r in rows["duty"]) else None
-    if data.temperatures is not None and data.temperatures.values.shape[1] == 0:
-        data.temperatures = None
+
+    def table(kind: str, columns: list[str]) -> dict[str, np.ndarray] | None:
+        """The table's columns as numpy arrays (times in seconds from the start), None if it has no rows."""
+        if kind not in wanted and not (kind == "activations" and "electrode_state" in wanted):
+            return None
+        got = log.table(kind, start=start, end=end, columns=columns)
+        if not got.num_rows:
+            return None
+        return {name: _numpy(got.column(name), seconds) for name in columns}
+
+    if (rows := table("activations", ["electrode", "drive_group", "start", "end"])) is not None:
+        begun, ended = rows["start"], rows["end"]
+        data.activations = Activations(
+            rows["electrode"].astype(int),
+            rows["drive_group"].astype(int),
+            np.where(np.isnan(begun), span[0], begun),
+            np.where(np.isnan(ended), max(span[1], float(np.nanmax(begun, initial=span[0]))), ended),
+        )
+    if (rows := table("scan_capacitance", ["time", "electrode", "capacitance"])) is not None:
+        data.scan = _wide(rows["time"], rows["electrode"], rows["capacitance"])
+    if (rows := table("active_capacitance", ["time", "calibrated"])) is not None:
+        data.active = Series(rows["time"], rows["calibrated"].reshape(-1, 1))
+    if (rows := table("group_capacitance", ["time", "group", "calibrated"])) is not None:
+        data.groups = _wide(rows["time"], rows["group"], rows["calibrated"])
+    if (rows := table("hv_regulator", ["time", "voltage", "v_target_out"])) is not None:
+        data.hv = Series(rows["time"], np.column_stack([rows["voltage"], rows["v_target_out"]]))
+    if (rows := table("temperature_control", ["time", "channel", "temperature", "duty_cycle"])) is not None:
+        data.temperatures = _wide(rows["time"], rows["channel"], rows["temperature"])
+        duty = _wide(rows["time"], rows["channel"], rows["duty_cycle"])
+        data.heater_duty = duty if np.isfinite(duty.values).any() else None
     data.markers = [
-        (seconds(m.time_ns), m.text)
+        (float(seconds(m.time_ns)), m.text)
         for m in log.markers()
         if (lo is None or m.time_ns >= lo) and (hi is None or m.time_ns < hi)
     ]
-    data.gaps = [
-        (a + (summary.start_ns - origin) / 1e9, b + (summary.start_ns - origin) / 1e9)
-        for a, b in summary.gaps
-        if origin is not None and summary.start_ns is not None
-    ]
+    if summary.start_ns is not None:
+        shift = (summary.start_ns - zero) / 1e9
+        data.gaps = [(a + shift, b + shift) for a, b in summary.gaps]
     return data
 
 
-def _state_before(log: Log, start: TimeBound) -> tuple[frozenset[int], ...] | None:
-    """The electrodes driven when the window starts: the last electrode_state before it (a stream, read
-    once, cannot tell)."""
-    try:
-        earlier = log.reopen()
-    except ValueError:
-        return None
-    with earlier:
-        last = None
-        for event in earlier.events(kinds=["electrode_state"], end=start):
-            last = event
-        try:
-            return _driven(last.message.electrode_state) if last is not None else None
-        except LogFormatError:
-            return None
+def _numpy(column: Any, seconds: Any) -> np.ndarray:
+    """An Arrow column as numpy: times in seconds from the log's start, numbers as floats, nulls as NaN."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    if pa.types.is_timestamp(column.type):
+        ns = column.cast(pa.int64())
+        values = seconds(ns.fill_null(0).to_numpy())
+        return np.where(ns.is_null().to_numpy(zero_copy_only=False), np.nan, values)  # type: ignore[no-any-return]
+    return column.to_numpy(zero_copy_only=False).astype(float)  # type: ignore[no-any-return]
 
 
-def _driven(state: Any) -> tuple[frozenset[int], ...]:
-    """The pins of each drive group (an old log's lone `electrodes` as group A)."""
-    groups = [frozenset(i for i, on in enumerate(g.electrodes) if on) for g in state.drive_groups]
-    if not groups:
-        groups = [frozenset(i for i, on in enumerate(state.electrodes) if on)]
-    return tuple((groups + [frozenset()] * DRIVE_GROUPS)[:DRIVE_GROUPS])
-
-
-def _intervals(switches: list[tuple[float, tuple[frozenset[int], ...]]], until: float) -> Activations | None:
-    """Drive intervals from the electrode states in order: a pin is driven from the state that turns it on
-    to the one that turns it off (or `until`, for one still on at the end)."""
-    on: dict[tuple[int, int], float] = {}
-    pins, groups, starts, ends = [], [], [], []
-    for t, driven in switches:
-        now = {(pin, g) for g, group in enumerate(driven) for pin in group}
-        for key in [k for k in on if k not in now]:
-            pins.append(key[0])
-            groups.append(key[1])
-            starts.append(on.pop(key))
-            ends.append(t)
-        for key in now:
-            on.setdefault(key, t)
-    for (pin, g), began in on.items():
-        pins.append(pin)
-        groups.append(g)
-        starts.append(began)
-        ends.append(max(until, began))
-    if not pins:
-        return None
-    return Activations(np.array(pins, int), np.array(groups, int), np.array(starts, float), np.array(ends, float))
+def _wide(times: np.ndarray, index: np.ndarray, values: np.ndarray) -> Series:
+    """A long table (a row per electrode, group or channel of each event) as a row per event: an event's rows
+    are consecutive, their index increasing, so a new event starts wherever the index does not increase."""
+    index = index.astype(int)
+    event = np.concatenate([[0], np.cumsum(np.diff(index) <= 0)])
+    wide = np.full((int(event[-1]) + 1, int(index.max()) + 1), np.nan)
+    wide[event, index] = values
+    starts = np.flatnonzero(np.concatenate([[True], np.diff(event) > 0]))
+    return Series(times[starts], wide)
 
 
 __all__ = ["Activations", "Series", "TimelineData", "gather"]

@@ -130,7 +130,7 @@ def _title(data: TimelineData, zone: dt.tzinfo) -> str:
 
 
 def _duration(seconds: float) -> str:
-    whole = int(seconds)
+    whole = round(seconds)
     h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
     clock = f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

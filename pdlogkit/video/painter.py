@@ -46,6 +46,7 @@ class OverlayPainter:
         self._electrodes = Cache(16)
         self._insets = Cache(16)
         self._markers = Cache(4)
+        self._driving = Cache(16)
         self._clock_width = 0
 
     def _layout(self, size: tuple[int, int]) -> None:
@@ -63,6 +64,7 @@ class OverlayPainter:
         self._electrodes.clear()
         self._insets.clear()
         self._markers.clear()
+        self._driving.clear()
         self._clock_width = 0
 
     def paint(self, frame: Any, scene: Scene, picture_size: tuple[int, int]) -> None:
@@ -172,7 +174,8 @@ class OverlayPainter:
         lines = [f"{when:%Y-%m-%d %H:%M:%S}.{millis:03d} {zone}"]
         if scene.seconds is not None:
             lines.append(f"+{scene.seconds:.3f} s since the start")
-        lines.append(_driving(scene))
+        key = (scene.driven, scene.known_state, scene.capacitance is not None)
+        lines.append(self._driving.get_or_make(key, lambda: self._driving_line(scene)))
         masks = [self.text.mask(line) for line in lines]
         # The box only grows, so it does not flicker as the digits change width.
         self._clock_width = max(self._clock_width, max(m.shape[1] for m in masks) + 2 * self.pad)
@@ -180,6 +183,18 @@ class OverlayPainter:
         for i, mask in enumerate(masks):
             canvas.text(self.pad, self.pad + i * self.text.line_height, mask, TEXT)
         return canvas.place(self.margin, self.margin)
+
+    def _driving_line(self, scene: Scene) -> str:
+        """The driven pins, naming fewer of them until the line fits beside the plot."""
+        assert self._size is not None
+        room = self._size[0] - 2 * self.margin - 2 * self.pad - 2
+        if scene.capacitance is not None:
+            room -= self.plot_box[0] + self.margin
+        for listed in (LISTED_PINS, 6, 3, 1, 0):
+            line = _driving(scene, listed)
+            if self.text.width(line) <= room:
+                return line
+        return self.text.fit(line, room)
 
     def _marker(self, scene: Scene) -> Canvas:
         marker = scene.marker
@@ -233,14 +248,14 @@ class OverlayPainter:
         return canvas.place(self._size[0] - canvas.width - self.margin, self.margin)
 
 
-def _driving(scene: Scene) -> str:
-    """The driven pins by drive group, as in "driving A: 12, 13  B: 40"."""
+def _driving(scene: Scene, listed: int = LISTED_PINS) -> str:
+    """The driven pins by drive group, as in "driving A: 12, 13  B: 40", at most `listed` named per group."""
     if not scene.known_state:
         return "driving: not known yet"
     parts = []
     for name, pins in zip("AB", scene.driven, strict=False):
         if pins:
-            listed = ", ".join(str(p) for p in sorted(pins)[:LISTED_PINS])
-            more = f", … ({len(pins)})" if len(pins) > LISTED_PINS else ""
-            parts.append(f"{name}: {listed}{more}")
+            named = ", ".join(str(p) for p in sorted(pins)[:listed])
+            more = f"{', ' if named else ''}… ({len(pins)})" if len(pins) > listed else ""
+            parts.append(f"{name}: {named}{more}")
     return "driving " + "  ".join(parts) if parts else "driving: none"
