@@ -1,11 +1,12 @@
 """Drawing primitives for the overlay: Pillow rasterises, numpy lays the result on yuv420p frames in place.
 
-A `Canvas` is a small box (a colour, mostly see-through) with layers of ink on it:
-each layer is a Pillow greyscale mask (text, lines, polygons) painted in one colour.
-`Canvas.draw_on` lays the box and then each layer, in BT.601 limited-range Y'CbCr
-(the video frames' matrix and range, see encoder.py), on the frame's planes, so a
-frame never goes through RGB; chroma takes each layer's opacity averaged over the
-2x2 pixels of a chroma sample.
+A `Canvas` is a small box (a colour, mostly see-through) with ink on it: layers
+that Pillow draws (polygons, outlines) as greyscale masks, each in one colour;
+text set from glyph masks (`TextMasks`); lines traced straight into a mask
+(`Canvas.trace`). `Canvas.draw_on` lays the box, then the layers, then the text and
+lines, in BT.601 limited-range Y'CbCr (the video frames' matrix and range, see
+encoder.py) on the frame's planes, so a frame never goes through RGB; a chroma
+sample takes the opacity of its 2x2 pixels, averaged.
 """
 
 from __future__ import annotations
