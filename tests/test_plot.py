@@ -247,3 +247,10 @@ def test_without_matplotlib_the_message_names_the_extra(marked: Path, tmp_path: 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == USAGE
     assert "pip install 'pdlogkit[plot]'" in done.stderr
+
+
+def test_the_clock_can_be_in_another_time_zone(container: Path) -> None:
+    zone = dt.timezone(dt.timedelta(hours=2))
+    figure = timeline(container, clock=True, timezone=zone)
+    assert "started 2026-01-01 02:00:00 UTC+02:00" in figure.get_suptitle()
+    assert panels(figure)["temperature"].get_xlabel() == "time (UTC+02:00)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -327,3 +328,14 @@ def test_video_overlay_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["video", str(log), str(tmp_path / "c.mov"), "--codec", "copy", "--overlay"]) == USAGE
     assert "h264" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.mp4", "run.pdlz"]
+
+
+def test_the_clock_can_show_another_time_zone(tmp_path: Path) -> None:
+    log = camera_log(tmp_path / "run.pdlz", frames=3)
+    write_video(log, tmp_path / "utc.mp4", crf=0, preset="ultrafast", overlay=True)
+    zone = dt.timezone(dt.timedelta(hours=-8))
+    write_video(log, tmp_path / "pst.mp4", crf=0, preset="ultrafast", overlay=Overlay(timezone=zone))
+    utc, pst = decoded_planes(tmp_path / "utc.mp4")[0][0], decoded_planes(tmp_path / "pst.mp4")[0][0]
+    first_line, second_line = (slice(10, 34), slice(10, 300)), (slice(40, 60), slice(10, 200))
+    assert not np.array_equal(utc[first_line], pst[first_line])  # 00:00 UTC is 16:00 the day before
+    assert np.array_equal(utc[second_line], pst[second_line])  # the seconds since the start are the same
