@@ -12,7 +12,6 @@ import io
 import itertools
 import math
 import os
-import select
 import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +27,7 @@ from .files.indexed import IndexedReader, read_indexed_stream
 from .files.indexed_writer import LEVEL, IndexedWriter
 from .files.output import output_for
 from .files.sources import FileObjectSource, FileSource, Source
+from .files.streams import Prefetched, interruptible, open_stream, read_up_to
 from .files.verify import check_events, verify_classic, verify_container
 from .formats.common import Damage, Truncation
 from .formats.container import FILE_HEAD_SIZE, MAGIC, decode_header, header_size_needed
@@ -508,38 +508,6 @@ class IndexedLog(Log):
         self.reader.close()
 
 
-class _Prefetched(io.RawIOBase):
-    """A stream whose first bytes were read ahead to tell its format: yields them, then the rest."""
-
-    def __init__(self, prefix: bytes, f: BinaryIO) -> None:
-        self._prefix = prefix
-        self._f = f
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._prefix:
-            n = min(len(buffer), len(self._prefix))
-            buffer[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._f.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def _read_up_to(f: BinaryIO, n: int) -> bytes:
-    parts = []
-    while n > 0:
-        block = f.read(n)
-        if not block:
-            break
-        parts.append(block)
-        n -= len(block)
-    return b"".join(parts)
-
-
 class StreamLog(Log):
     """A log read once, front to back, from a stream (a pipe, stdin, a FIFO, a socket): no index, no seeking.
 
@@ -553,7 +521,8 @@ class StreamLog(Log):
         self.path = name or str(getattr(f, "name", None) or "<stream>")
         self.lenient = lenient
         self._owned = f if owned else None
-        head = _read_up_to(f, FILE_HEAD_SIZE)
+        f = interruptible(f)
+        head = read_up_to(f, FILE_HEAD_SIZE)
         container = bool(head) and MAGIC.startswith(head[: len(MAGIC)])
         self.format = "indexed" if container else "classic"
         self.metadata = {}
@@ -561,12 +530,12 @@ class StreamLog(Log):
             # The header is read here (and handed back to the reader with the rest), for its metadata.
             try:
                 need = header_size_needed(head)
-                head += _read_up_to(f, need - len(head))
+                head += read_up_to(f, need - len(head))
                 if len(head) == need:
                     self.metadata = decode_header(head)[0]
             except LogReadError as exc:
                 raise LogReadError(exc.reason, path=self.path, offset=exc.offset) from None
-        self._stream: BinaryIO | None = io.BufferedReader(_Prefetched(head, f))  # type: ignore[arg-type]
+        self._stream: BinaryIO | None = io.BufferedReader(Prefetched(head, f))  # type: ignore[arg-type]
         self._problems: list[Damage] = []
         self._cuts: list[Truncation] = []
         self._summary: LogSummary | None = None
@@ -727,7 +696,7 @@ def open_log(source: str | os.PathLike[str] | BinaryIO, *, lenient: bool = False
         if stat.S_ISDIR(mode):
             raise LogReadError("is a folder, not a log", path=path)
         if not stat.S_ISREG(mode):
-            return StreamLog(_open_stream(path), name=path, lenient=lenient, owned=True)
+            return StreamLog(open_stream(path, FIFO_WAIT), name=path, lenient=lenient, owned=True)
         return _from_source(FileSource(path), lenient)
     if _seekable(source):
         return _from_source(FileObjectSource(source), lenient)
@@ -759,21 +728,3 @@ def _seekable(f: BinaryIO) -> bool:
         return bool(f.seekable())
     except (AttributeError, ValueError, OSError):
         return False
-
-
-def _open_stream(path: str, wait: float = FIFO_WAIT) -> BinaryIO:
-    """Open a FIFO (or other non-regular file) for reading without blocking forever for a writer."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            poller = select.poll()
-            poller.register(fd, select.POLLIN | select.POLLHUP)
-            if not poller.poll(wait * 1000):
-                raise LogReadError(
-                    f"is a FIFO and no process wrote into it within {wait:g} s (start the writer first)", path=path
-                )
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise

@@ -137,8 +137,8 @@ def _level(text: str) -> int:
 
 
 def _input(name: str) -> str | BinaryIO:
-    """A log argument: a path, or - for stdin."""
-    return sys.stdin.buffer if name == "-" else name
+    """A log argument: a path, or - for stdin (read unbuffered, by its descriptor)."""
+    return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False) if name == "-" else name
 
 
 def _size(*names: str) -> int | None:
