@@ -22,13 +22,14 @@ from .events import KINDS, Event
 from .formats.common import CutKind, Damage, DamageKind, Truncation
 from .log import ClassicLog, IndexedLog, Log, LogSummary, StreamLog, open_log, open_writer
 from .markers import Marker
-from .ops import convert, index_log, merge_logs, recover_log, slice_log, verify_log
+from .ops import convert, find_activity, index_log, merge_logs, recover_log, slice_log, trim_log, verify_log
 from .record import AsyncEventRecorder, EventRecorder, SegmentSummary
-from .reports import RecoverReport, RecoverStatus, VerifyReport, WriteReport
+from .reports import ActivityReport, RecoverReport, RecoverStatus, TrimReport, VerifyReport, WriteReport
 from .video import VideoSummary, write_video
 
 __all__ = [
     "KINDS",
+    "ActivityReport",
     "AsyncEventRecorder",
     "ClassicLog",
     "CutKind",
@@ -56,6 +57,7 @@ __all__ = [
     "ReplayError",
     "SegmentSummary",
     "StreamLog",
+    "TrimReport",
     "TruncatedLogWarning",
     "Truncation",
     "VerifyReport",
@@ -65,12 +67,14 @@ __all__ = [
     "WriteReport",
     "__version__",
     "convert",
+    "find_activity",
     "index_log",
     "merge_logs",
     "open_log",
     "open_writer",
     "recover_log",
     "slice_log",
+    "trim_log",
     "verify_log",
     "write_video",
 ]

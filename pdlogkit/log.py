@@ -30,7 +30,7 @@ from .files.sources import FileObjectSource, FileSource, Source
 from .files.streams import Prefetched, interruptible, open_stream, read_up_to
 from .files.verify import check_events, verify_classic, verify_container
 from .formats.common import Damage, Truncation
-from .formats.container import FILE_HEAD_SIZE, MAGIC, decode_header, header_size_needed
+from .formats.container import FILE_HEAD_SIZE, MAGIC, Extras, apply_metadata, decode_header, header_size_needed
 from .markers import Marker
 from .reports import VerifyReport
 from .summary import GAP_NS, LogSummary, SummaryBuilder
@@ -444,6 +444,9 @@ class IndexedLog(Log):
     def problems(self) -> list[Damage]:
         return list(self.reader.problems)
 
+    def markers(self) -> list[Marker]:
+        return sorted(self.reader.markers, key=lambda m: m.time_ns)
+
     def events(
         self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
     ) -> Iterator[Event]:
@@ -538,11 +541,16 @@ class StreamLog(Log):
         self._stream: BinaryIO | None = io.BufferedReader(Prefetched(head, f))  # type: ignore[arg-type]
         self._problems: list[Damage] = []
         self._cuts: list[Truncation] = []
+        self._extras: list[Extras] = []
         self._summary: LogSummary | None = None
 
     @property
     def has_index(self) -> bool:
         return False
+
+    def markers(self) -> list[Marker]:
+        """The markers of the chunks read so far (a stream's are known as it is read)."""
+        return sorted((m for extras in self._extras for m in extras.markers), key=lambda m: m.time_ns)
 
     @property
     def problems(self) -> list[Damage]:
@@ -575,8 +583,11 @@ class StreamLog(Log):
                 path=self.path,
                 problems=self._problems,
                 truncation=self._cuts,
+                extras=self._extras,
             )
             self.truncation = self._cuts[0] if self._cuts else None
+            for extras in self._extras:
+                apply_metadata(self.metadata, extras.metadata)
             return
         reader = ClassicReader(stream, lenient=self.lenient)
         timed = log_clock(reader)
@@ -631,6 +642,8 @@ class LogWriter(Protocol):
     events_in_file: int
 
     def write(self, payload: bytes, received_ns: int | None = None) -> None: ...
+    def add_marker(self, marker: Marker) -> None: ...
+    def update_metadata(self, update: dict[str, Any]) -> None: ...
     def flush(self) -> None: ...
     def sync(self) -> None: ...
     def close(self) -> None: ...

@@ -19,18 +19,30 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
+from .activity import POST_ROLL, PRE_ROLL, ActivityGate, ActivitySpec, ItemKind, Window, find_windows
 from .errors import TruncatedLogWarning, WindowError
 from .events import Event
 from .files.indexed_writer import LEVEL
 from .formats.common import DamageKind
 from .log import Log, LogWriter, TimeBound, format_for, open_log, open_writer
-from .reports import RecoverReport, RecoverStatus, VerifyReport, WriteReport
+from .markers import Marker
+from .reports import (
+    ActivityPeriod,
+    ActivityReport,
+    RecoverReport,
+    RecoverStatus,
+    TrimReport,
+    VerifyReport,
+    WriteReport,
+)
 
 Progress = Callable[[int], None] | None
 Source = str | os.PathLike[str] | BinaryIO
 
 #: Metadata a log made from another does not inherit (it describes the file, not the recording).
-_NOT_INHERITED = frozenset({"created", "converted_from", "sliced_from", "recovered_from", "merged_from"})
+_NOT_INHERITED = frozenset(
+    {"created", "converted_from", "sliced_from", "recovered_from", "merged_from", "trimmed_from", "trim"}
+)
 
 
 def _metadata(log: Log, **extra: Any) -> dict[str, Any]:
@@ -47,8 +59,14 @@ def _timed(log: Log, kinds: Iterable[str] | None, start: TimeBound, end: TimeBou
         yield (0 if t is None else t), event
 
 
-def _copy(pairs: Iterable[tuple[int, Event]], writer: LogWriter, progress: Progress) -> int:
-    """Write every (time, event) and finish the file; on any error or interruption leave nothing."""
+def _copy(
+    pairs: Iterable[tuple[int, Event]],
+    writer: LogWriter,
+    progress: Progress,
+    markers: Callable[[], Iterable[Marker]] = list,
+) -> int:
+    """Write every (time, event), then the `markers()` (asked once the events are read: a stream's come as it
+    is read), and finish the file; on any error or interruption leave nothing."""
     count = done = last_report = 0
     with writer:
         for t, event in pairs:
@@ -59,7 +77,14 @@ def _copy(pairs: Iterable[tuple[int, Event]], writer: LogWriter, progress: Progr
                 if done - last_report > 1 << 22:
                     progress(done)
                     last_report = done
+        for marker in markers():
+            writer.add_marker(marker)
     return count
+
+
+def _markers_within(log: Log, lo: int | None, hi: int | None) -> list[Marker]:
+    """The log's markers in [lo, hi) on its clock."""
+    return [m for m in log.markers() if (lo is None or m.time_ns >= lo) and (hi is None or m.time_ns < hi)]
 
 
 def _notes(logs: Sequence[Log]) -> list[str]:
@@ -107,7 +132,7 @@ def convert(
     with open_log(src) as log:
         meta = _metadata(log, converted_from=_name(src))
         writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
-        count = _copy(_timed(log, None, None, None), writer, progress)
+        count = _copy(_timed(log, None, None, None), writer, progress, log.markers)
         return _report(dst, writer.format, count, [log], t0)
 
 
@@ -138,16 +163,18 @@ def slice_log(
 
     An empty window (end at or before start) is a `ValueError`; a window outside
     the log, or one holding no event of `kinds`, is a `WindowError` naming the
-    log's span. Nothing is written in either case.
+    log's span. Nothing is written in either case. The markers in the window come along.
     """
     t0 = time.perf_counter()
     _refuse_same(src, dst)
     with open_log(src) as log:
+        lo, hi = log.window_ns(start, end)
         if start is not None or end is not None:
-            log.require_window(start, end)
+            lo, hi = log.require_window(start, end)
         meta = _metadata(log, sliced_from=_name(src))
         writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
-        count = _copy(_nonempty(_timed(log, kinds, start, end), log, writer), writer, progress)
+        pairs = _nonempty(_timed(log, kinds, start, end), log, writer)
+        count = _copy(pairs, writer, progress, lambda: _markers_within(log, lo, hi))
         return _report(dst, writer.format, count, [log], t0)
 
 
@@ -185,8 +212,12 @@ def merge_logs(
         streams = [_numbered(log, i) for i, log in enumerate(logs)]
         pairs = ((t, e) for t, _, _, e in heapq.merge(*streams))
         writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
-        count = _copy(pairs, writer, progress)
+        count = _copy(pairs, writer, progress, lambda: sorted((m for log in logs for m in log.markers()), key=_when))
         return _report(dst, writer.format, count, logs, t0)
+
+
+def _when(marker: Marker) -> int:
+    return marker.time_ns
 
 
 def _numbered(log: Log, i: int) -> Iterator[tuple[int, int, int, Event]]:
@@ -256,10 +287,140 @@ def recover_log(
             return report
         with log.reopen() as again:
             writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
-            count = _copy(_timed(again, None, None, None), writer, progress)
+            count = _copy(_timed(again, None, None, None), writer, progress, again.markers)
         base = _report(dst, writer.format, count, [log], t0)
     status = RecoverStatus.SOME_LOST if lost else RecoverStatus.NOTHING_LOST
     return RecoverReport(**{**base.__dict__, "notes": []}, status=status, lost=lost)
 
 
-__all__ = ["convert", "index_log", "merge_logs", "recover_log", "slice_log", "verify_log"]
+def _periods(windows: list[Window], log: Log) -> list[ActivityPeriod]:
+    """The windows as periods in seconds from the log's start, their rolls cut at the log's ends."""
+    summary = log.summary()
+    zero = log.start_ns or 0
+    end = (summary.end_ns or zero) - zero
+    return [
+        ActivityPeriod(
+            max(0, w.start_ns - zero) / 1e9,
+            min(end, w.end_ns - zero) / 1e9,
+            (w.first_ns - zero) / 1e9,
+            (w.last_ns - zero) / 1e9,
+            w.activities,
+            sorted(w.electrodes),
+        )
+        for w in windows
+    ]
+
+
+def find_activity(
+    source: Source,
+    *,
+    pre_roll: float = PRE_ROLL,
+    post_roll: float = POST_ROLL,
+    activity: ActivitySpec = None,
+) -> ActivityReport:
+    """The periods of activity of a log: each from `pre_roll` seconds before an activity to `post_roll` after
+    the last one, with its moves and the electrodes they switched, and how much of the log they cover.
+
+    `activity` is what counts (see `pdlogkit.activity`); markers count too. Times
+    are seconds from the log's start. These are the periods `trim_log` keeps.
+    """
+    with open_log(source) as log:
+        gate = ActivityGate(pre_roll, post_roll, activity=activity)  # checks the arguments first
+        windows = find_windows(
+            log.timed_events(), pre_roll=pre_roll, post_roll=post_roll, activity=gate.detector, markers=log.markers()
+        )
+        summary = log.summary()
+        return ActivityReport(
+            log.path, gate.detector.description, pre_roll, post_roll, summary.duration, _periods(windows, log)
+        )
+
+
+def trim_log(
+    src: Source,
+    dst: str | os.PathLike[str],
+    *,
+    pre_roll: float = PRE_ROLL,
+    post_roll: float = POST_ROLL,
+    frames_only: bool = False,
+    activity: ActivitySpec = None,
+    format: str | None = None,
+    level: int = LEVEL,
+    overwrite: bool = False,
+    progress: Progress = None,
+) -> TrimReport:
+    """Keep only the periods of activity of a log (see `find_activity`), or with `frames_only` every event but
+    the camera frames outside them: what the recorder's live modes keep, decided by the same gate.
+
+    The markers kept come along. A log without any activity gives a `WindowError`
+    (and no output) unless `frames_only`. The output is written safely (see the module).
+    """
+    t0 = time.perf_counter()
+    _refuse_same(src, dst)
+    with open_log(src) as log:
+        gate = ActivityGate(pre_roll, post_roll, scope="camera" if frames_only else "all", activity=activity)
+        meta = _metadata(
+            log,
+            trimmed_from=_name(src),
+            trim={"pre_roll": pre_roll, "post_roll": post_roll, "frames_only": frames_only},
+        )
+        writer = open_writer(dst, format, metadata=meta, level=level, overwrite=overwrite)
+        count = done = 0
+        with writer:
+            for t, event in _with_markers(_timed(log, None, None, None), log, gate):
+                gate.feed(t, event.payload, event.kind)
+                count, done = _write_kept(gate, writer, count, done, progress)
+            gate.finish()
+            count, done = _write_kept(gate, writer, count, done, progress)
+            if not count:
+                raise WindowError(f"no activity in {log.path} ({gate.detector.description}): nothing to keep")
+        report = _report(dst, writer.format, count, [log], t0)
+        counts = gate.counts
+        return TrimReport(
+            **report.__dict__,
+            frames_only=frames_only,
+            events_cut=counts.events_dropped,
+            frames_kept=counts.frames_kept,
+            frames_cut=counts.frames_dropped,
+            bytes_cut=counts.bytes_dropped,
+            markers=counts.markers,
+            periods=_periods(gate.windows, log),
+        )
+
+
+def _with_markers(pairs: Iterable[tuple[int, Event]], log: Log, gate: ActivityGate) -> Iterator[tuple[int, Event]]:
+    """The pairs, with the log's markers handed to the gate in time order among them."""
+    pending = log.markers()
+    for t, event in pairs:
+        while pending and pending[0].time_ns <= t:
+            gate.mark(pending.pop(0))
+        yield t, event
+    for marker in pending:
+        gate.mark(marker)
+
+
+def _write_kept(gate: ActivityGate, writer: LogWriter, count: int, done: int, progress: Progress) -> tuple[int, int]:
+    for item in gate.take():
+        if not item.keep:
+            continue
+        if item.kind is ItemKind.MARKER and item.marker is not None:
+            writer.add_marker(item.marker)
+        elif item.kind is ItemKind.EVENT:
+            writer.write(item.payload, item.time_ns)
+            count += 1
+            if progress is not None:
+                before, done = done, done + len(item.payload) + 4
+                if done >> 22 != before >> 22:
+                    progress(done)
+    return count, done
+
+
+__all__ = [
+    "convert",
+    "find_activity",
+    "index_log",
+    "merge_logs",
+    "recover_log",
+    "slice_log",
+    "trim_log",
+    "verify_log",
+]

@@ -11,6 +11,10 @@ of stream is written in seconds.
 
     write_log("run.bin", duration=60)                  # a file
     async with SynthGateway() as gw: ... gw.ws_url     # a live gateway on 127.0.0.1
+
+By default the drop moves every 1.5 s. In experiment mode (`experiment=Experiment()`)
+long idle stretches alternate with bursts of drop movement, as in a real
+experiment, so activity has something to find.
 """
 
 from __future__ import annotations
@@ -53,6 +57,47 @@ class Rates:
     duty_cycle_updated: float = 5.0
     temperature_control: float = 1.0
     hv_regulator: float = 0.4
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The rhythm of an experiment: idle stretches, then a burst of drop moves (a protocol's worth).
+
+    Each idle stretch lasts from half to one and a half times `idle` seconds (seeded);
+    a burst is `moves` moves, `move_every` seconds apart. The defaults make about 5% of
+    an hour active (with 5 s before and 10 s after each burst).
+    """
+
+    idle: float = 500.0
+    moves: int = 30
+    move_every: float = 0.5
+    #: Seconds before the first burst (default: one idle stretch).
+    first_idle: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.idle > 0 and self.moves >= 1 and self.move_every > 0) or (
+            self.first_idle is not None and self.first_idle < 0
+        ):
+            raise ValueError("an experiment needs idle > 0, moves >= 1, move_every > 0 and first_idle >= 0")
+
+    def bursts(self, duration: float, seed: int = 0) -> list[tuple[float, float]]:
+        """(first move, last move) of each burst, in seconds from the start, within `duration`."""
+        rnd = random.Random(seed ^ 0x5EED)
+        found = []
+        t = self.first_idle if self.first_idle is not None else self.idle * rnd.uniform(0.5, 1.5)
+        while t <= duration:
+            last = t + (self.moves - 1) * self.move_every
+            found.append((t, min(last, t + math.floor((duration - t) / self.move_every) * self.move_every)))
+            t = last + self.idle * rnd.uniform(0.5, 1.5)
+        return found
+
+    def moves_in(self, duration: float, seed: int = 0) -> list[float]:
+        """The time of every move, in seconds from the start."""
+        times: list[float] = []
+        for first, last in self.bursts(duration, seed):
+            n = round((last - first) / self.move_every)
+            times.extend(first + k * self.move_every for k in range(n + 1))
+        return times
 
 
 def _ts(t_ns: int) -> pb.Timestamp:
@@ -174,10 +219,12 @@ class SynthStream:
         frame_size: tuple[int, int] = (1024, 768),
         rates: Rates = Rates(),
         move_every: float = 1.5,
+        experiment: Experiment | None = None,
     ) -> None:
         if duration < 0 or fps <= 0 or move_every <= 0:
             raise ValueError("duration must be >= 0, fps and move_every > 0")
         self.duration = duration
+        self.experiment = experiment
         self.seed = seed
         self.start_ns = start_ns
         self.camera = camera
@@ -186,13 +233,30 @@ class SynthStream:
         self.move_every = move_every
         self.frames = FrameRenderer(*frame_size, seed=seed) if camera else None
 
+    @property
+    def bursts(self) -> list[tuple[int, int]]:
+        """In experiment mode, (first move, last move) of each burst in Unix ns; else []."""
+        if self.experiment is None:
+            return []
+        return [
+            (self.start_ns + round(a * 1e9), self.start_ns + round(b * 1e9))
+            for a, b in self.experiment.bursts(self.duration, self.seed)
+        ]
+
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         rnd = random.Random(self.seed)
         end = self.start_ns + round(self.duration * 1e9)
         state = {"drop": electrode_index(*_PATH[0]), "step": 0}
         queue: list[tuple[int, int, str, float]] = []
         periods = {kind: 1.0 / rate for kind, rate in vars(self.rates).items() if rate > 0}
-        periods["electrode_state"] = self.move_every
+        moves: Iterator[float] | None = None
+        if self.experiment is None:
+            periods["electrode_state"] = self.move_every
+        else:
+            moves = iter(self.experiment.moves_in(self.duration, self.seed))
+            first_move = next(moves, None)
+            if first_move is not None:
+                heapq.heappush(queue, (self.start_ns + round(first_move * 1e9), len(periods) + 1, "electrode_state", 0))
         if self.camera:
             periods["image"] = 1.0 / self.fps
         for order, (kind, period) in enumerate(periods.items()):
@@ -217,6 +281,12 @@ class SynthStream:
                 yield from self._camera(t, state["drop"], rnd)
             else:
                 yield t, self._sensor(kind, t, state["drop"], rnd)
+            if period == 0:  # an experiment's scheduled move
+                assert moves is not None
+                following = next(moves, None)
+                if following is not None:
+                    heapq.heappush(queue, (self.start_ns + round(following * 1e9), order, kind, 0))
+                continue
             jitter = rnd.gauss(0.0, period * 0.02)
             heapq.heappush(queue, (t + round(max(period * 0.5, period + jitter) * 1e9), order, kind, period))
 

@@ -170,14 +170,16 @@ def board_file(name: str) -> Path:
 
 
 def _area(outline) -> float:
-    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(outline, outline[1:] + outline[:1]))) / 2
+    return (
+        abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(outline, outline[1:] + outline[:1], strict=True))) / 2
+    )
 
 
 def _inside(point, outline) -> bool:
     """Even-odd rule, points on an edge count as outside."""
     x, y = point
     inside = False
-    for (x0, y0), (x1, y1) in zip(outline, outline[1:] + outline[:1]):
+    for (x0, y0), (x1, y1) in zip(outline, outline[1:] + outline[:1], strict=True):
         if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
             inside = not inside
     return inside

@@ -197,13 +197,24 @@ def test_pre_roll_waits_for_sigusr1_and_writes_the_seconds_before(gateway, tmp_p
     assert summary["first_time"] < summary["started"] - 0.7
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    result = subprocess.run(
-        [*PDLOGKIT, "demo", "--out", str(tmp_path), "--seconds", "0.5"], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+def test_demo_runs_end_to_end_and_again_over_its_own_files(tmp_path):
+    for _ in range(2):  # a second run replaces the first run's files
+        result = subprocess.run(
+            [*PDLOGKIT, "demo", "--out", str(tmp_path), "--seconds", "0.5", "--experiment-seconds", "6"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
     assert "What was recorded" in result.stdout
     for i in (1, 2, 3):
         assert open_log(tmp_path / f"segment-{i}.bin").summary().events > 0
         assert (tmp_path / f"segment-{i}.mp4").stat().st_size > 0
     assert "Videos of the camera frames" in result.stdout
+    everything, active = open_log(tmp_path / "everything.pdlz"), open_log(tmp_path / "activity.pdlz")
+    assert active.size < everything.size
+    assert active.summary().counts["image"] < everything.summary().counts["image"]
+    assert [m.text for m in active.markers()] == ["dispense reagent A"]  # the one burst of a 6 s experiment
+    assert "smaller, every sensor event kept" in result.stdout and "dispense reagent A" in result.stdout
+    assert open_log(tmp_path / "burst-1.pdlz").summary().events > 0
+    assert (tmp_path / "active-1.mp4").stat().st_size > 0

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from pdlogkit import open_log
 from pdlogkit import schema as pb
+from pdlogkit.errors import LogFormatError
 from pdlogkit.events import Event
 from pdlogkit.log import open_writer
-from pdlogkit.replay.rpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, READ_ONLY, Dispatcher
+from pdlogkit.replay.rpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    READ_ONLY,
+    REPLAY_ERROR,
+    Dispatcher,
+)
 from pdlogkit.replay.schedule import Schedule, positions
 from pdlogkit.replay.state import DeviceState, state_at
 
@@ -97,22 +107,47 @@ def test_speed_zero_makes_everything_due_now_and_bad_speeds_are_refused():
 # --- the replayed state ------------------------------------------------------
 
 
+def test_before_any_event_the_state_answers_what_the_gateway_answers_before_its_first_reading():
+    state = DeviceState()
+    assert state.scan_capacitance() == {"raw": [], "calibrated": []}
+    assert state.bulk_capacitance() == []
+    assert state.group_capacitance() == {"raw": [], "calibrated": []}
+    assert state.active_capacitance() == 0.0 and type(state.active_capacitance()) is float
+    assert state.temperatures() == []
+    assert state.hv_supply_voltage() == 0.0
+    assert state.device_info() == {"connected": False, "serial_number": "", "software_version": ""}
+    assert state.scan_gains() == [False] * 128
+    assert state.electrode_pins() == {
+        "drive_groups": [{"pins": [False] * 128, "duty_cycle": 0}] * 2,
+        "scan_groups": [{"pins": [False] * 128, "setting": 0}] * 5,
+    }
+
+
 def test_state_answers_have_the_shapes_pdclient_expects():
     state = DeviceState()
-    assert state.scan_capacitance() is None and state.electrode_pins() is None
     state.update(Event(scan(T0, 1.5)))
     state.update(Event(pins(7)))
     state.update(Event(hv(T0, 210.5)))
     result = state.scan_capacitance()
-    assert result is not None and set(result) == {"raw": 0, "calibrated": 0}.keys()
+    assert set(result) == {"raw", "calibrated"}
     assert len(result["raw"]) == len(result["calibrated"]) == 128
-    assert result["calibrated"][2] == 3.5 and result["raw"][2] == 1502.0
+    assert result["calibrated"][2] == 3.5 and result["raw"][2] == 1502 and type(result["raw"][2]) is int
     assert state.bulk_capacitance() == result["calibrated"]
-    electrodes = state.electrode_pins()
-    assert electrodes is not None and len(electrodes) == 128
-    assert electrodes.index(True) == 7 and all(type(e) is bool for e in electrodes)
+    answer = state.electrode_pins()
+    drive = answer["drive_groups"]
+    assert len(drive) == 2 and len(answer["scan_groups"]) == 5
+    assert drive[0]["pins"].index(True) == 7 and drive[0]["duty_cycle"] == 200
+    assert all(type(e) is bool for e in drive[0]["pins"]) and len(drive[1]["pins"]) == 128
     assert state.hv_supply_voltage() == 210.5
-    json.dumps([result, electrodes])
+    json.dumps([result, answer])
+
+
+def test_an_old_log_electrodes_vector_is_drive_group_zero():
+    old = pb.PurpleDropEvent(electrode_state=pb.ElectrodeState(electrodes=[i == 9 for i in range(128)]))
+    state = DeviceState()
+    state.update(Event(old.SerializeToString()))
+    drive = state.electrode_pins()["drive_groups"]
+    assert drive[0]["pins"].index(True) == 9 and drive[1]["pins"] == [False] * 128
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +167,15 @@ def long_log(tmp_path_factory: pytest.TempPathFactory):
 def test_state_after_a_seek_is_the_log_at_that_moment_even_minutes_old(long_log):
     with open_log(long_log) as log:
         state = state_at(log, 250.5)
-    assert state.electrode_pins().index(True) == 42  # type: ignore[union-attr]
-    assert state.scan_capacitance()["calibrated"][0] == 250.0  # type: ignore[index]
+    assert driven(state) == 42
+    assert state.scan_capacitance()["calibrated"][0] == 250.0
     assert state.hv_supply_voltage() == 200.0
     with open_log(long_log) as log:
-        assert state_at(log, 5.0).electrode_pins().index(True) == 1  # type: ignore[union-attr]
+        assert driven(state_at(log, 5.0)) == 1
+
+
+def driven(state: DeviceState) -> int:
+    return state.electrode_pins()["drive_groups"][0]["pins"].index(True)
 
 
 class CountingLog:
@@ -155,7 +194,7 @@ class CountingLog:
 def test_an_electrode_state_driving_nothing_answers_128_false_pins():
     state = DeviceState()
     state.update(Event(pb.PurpleDropEvent(electrode_state=pb.ElectrodeState()).SerializeToString()))
-    assert state.electrode_pins() == [False] * 128
+    assert all(group["pins"] == [False] * 128 for group in state.electrode_pins()["drive_groups"])
 
 
 def test_without_an_index_the_state_comes_from_a_single_forward_pass(long_log):
@@ -165,7 +204,7 @@ def test_without_an_index_the_state_comes_from_a_single_forward_pass(long_log):
         counting = CountingLog(log)
         state = state_at(counting, 250.5)  # type: ignore[arg-type]
     assert counting.reads == 1
-    assert state.electrode_pins().index(True) == 42 and state.temperatures() is None  # type: ignore[union-attr]
+    assert driven(state) == 42 and state.temperatures() == []
 
 
 # --- JSON-RPC ------------------------------------------------------------------
@@ -178,9 +217,13 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+def handle(dispatcher: Dispatcher, body: bytes | str) -> bytes | None:
+    return asyncio.run(dispatcher.handle(body))
+
+
 def call(dispatcher: Dispatcher, body: object) -> dict:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    answer = dispatcher.handle(raw)
+    answer = handle(dispatcher, raw)
     assert answer is not None
     return json.loads(answer)
 
@@ -230,7 +273,7 @@ def test_batches_and_notifications():
     ]
     answers = call(rpc, batch)
     assert [a.get("result") for a in answers] == [2, None] and error_code(answers[1]) == METHOD_NOT_FOUND
-    assert rpc.handle(json.dumps({"jsonrpc": "2.0", "method": "add", "params": [1, 1]})) is None
+    assert handle(rpc, json.dumps({"jsonrpc": "2.0", "method": "add", "params": [1, 1]})) is None
     assert error_code(call(rpc, [{"foo": "boo"}])[0]) == INVALID_REQUEST  # not a notification: answered
 
 
@@ -264,7 +307,7 @@ def test_results_are_strict_json_with_nan_and_infinities_as_null():
         """Numbers JSON cannot hold."""
         return [float("nan"), float("inf"), -float("inf"), 1.5]
 
-    answer = Dispatcher({"odd": odd}).handle(b'{"jsonrpc":"2.0","method":"odd","id":1}')
+    answer = handle(Dispatcher({"odd": odd}), b'{"jsonrpc":"2.0","method":"odd","id":1}')
     assert answer is not None
     assert json.loads(answer, parse_constant=lambda c: pytest.fail(f"{c} in {answer!r}"))["result"] == [
         None,
@@ -283,3 +326,30 @@ def test_numbers_too_large_for_a_float_are_invalid_params():
     assert error_code(call(rpc, b'{"jsonrpc":"2.0","method":"seek","params":[1' + b"0" * 400 + b'],"id":1}')) == (
         INVALID_PARAMS
     )
+
+
+def test_an_unknown_method_answers_method_not_found_as_the_gateway_does():
+    answer = call(Dispatcher({"add": add}), {"jsonrpc": "2.0", "method": "get_nothing", "id": 3})
+    assert answer["error"]["code"] == METHOD_NOT_FOUND and answer["error"]["message"] == "Method not found"
+
+
+def test_a_log_that_cannot_be_read_is_a_server_error_not_invalid_params():
+    def read() -> None:
+        """Like a state method over a corrupt log."""
+        raise LogFormatError("chunk checksum mismatch", path="run.pdlz", offset=4096)
+
+    answer = call(Dispatcher({"read": read}), {"jsonrpc": "2.0", "method": "read", "id": 1})
+    assert answer["error"]["code"] == REPLAY_ERROR and "byte 4096" in answer["error"]["message"]
+
+
+def test_coroutine_methods_are_awaited_and_batches_are_bounded():
+    async def later(x: int) -> int:
+        """Answer after yielding once."""
+        await asyncio.sleep(0)
+        return x * 2
+
+    rpc = Dispatcher({"later": later}, max_batch=3)
+    assert call(rpc, {"jsonrpc": "2.0", "method": "later", "params": [21], "id": 1})["result"] == 42
+    batch = [{"jsonrpc": "2.0", "method": "later", "params": [k], "id": k} for k in range(4)]
+    assert error_code(call(rpc, batch)) == INVALID_REQUEST
+    assert [a["result"] for a in call(rpc, batch[:3])] == [0, 2, 4]

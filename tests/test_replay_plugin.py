@@ -36,7 +36,7 @@ def test_my_dashboard_sees_every_scan(pdserver_replay):
 def test_the_log_can_come_from_the_command_line(pdserver_replay):
     assert rpc(pdserver_replay.rpc_url, "playback_status")["speed"] == 3.0
     rpc(pdserver_replay.rpc_url, "playback_seek", 1.5)  # the state at 1.5 s, with no client connected
-    pins = rpc(pdserver_replay.rpc_url, "get_electrode_pins")
+    pins = rpc(pdserver_replay.rpc_url, "get_electrode_pins")["drive_groups"][0]["pins"]
     assert len(pins) == 128 and all(type(pin) is bool for pin in pins)
 """
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import pty
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,14 +22,11 @@ from websockets.sync.client import connect
 
 from pdlogkit import open_log
 from pdlogkit import schema as pb
-from pdlogkit.errors import ReplayError
 from pdlogkit.events import Event
 from pdlogkit.log import open_writer
 from pdlogkit.replay import DeviceState, ReplayServer
 from pdlogkit.synth import DEFAULT_START_NS, write_log
 from pdlogkit.timeline import log_clock
-
-BOARD = "misl_v6.json"
 
 # The command as the installed package runs it, whether or not its venv is on PATH.
 PDLOGKIT = [sys.executable, "-m", "pdlogkit"]
@@ -104,9 +98,9 @@ def test_every_event_is_replayed_byte_for_byte_one_message_each(camera_log):
     assert got == expected
 
 
-def test_broadcast_waits_for_the_first_client_so_it_never_misses_the_beginning(camera_log):
+def test_with_wait_the_broadcast_holds_until_the_first_client_so_it_misses_nothing(camera_log):
     expected = payloads(camera_log)
-    with ReplayServer(camera_log, speed=1) as server:
+    with ReplayServer(camera_log, speed=1, wait=True) as server:
         time.sleep(0.3)
         status = server.status()
         assert status["waiting"] and status["time"] == 0.0 and status["events_sent"] == 0
@@ -128,7 +122,7 @@ def test_broadcast_late_joiners_get_the_events_from_then_on(camera_log):
                     except TimeoutError:
                         return early, joined
 
-    with ReplayServer(camera_log, speed=8) as server:
+    with ReplayServer(camera_log, speed=8, wait=True) as server:
         early, joined = asyncio.run(scenario(server.ws_url))
     assert early == expected
     assert 0 < len(joined) < len(expected) - 300
@@ -193,10 +187,9 @@ def seconds_into_log(ws) -> float:
             return (t - DEFAULT_START_NS) / 1e9
 
 
-def test_state_methods_answer_the_log_at_the_playback_time(sensor_log, boards):
-    board = boards / BOARD
-    with ReplayServer(sensor_log, paused=True, board=board) as server:
-        assert result(server, "get_board_definition") == json.loads(board.read_text())
+def test_state_methods_answer_the_log_at_the_playback_time(sensor_log):
+    with ReplayServer(sensor_log, paused=True, board="misl_v6") as server:
+        assert result(server, "get_board_definition")["layout"]["grids"][0]["pitch"] == 3.75
         assert result(server, "get_parameter_definitions") == {"parameters": []}
         for seconds in (0.7, 17.3, 44.0):
             result(server, "playback_seek", seconds)
@@ -209,7 +202,7 @@ def test_state_methods_answer_the_log_at_the_playback_time(sensor_log, boards):
             assert result(server, "get_electrode_pins") == state.electrode_pins()
             assert result(server, "get_temperatures") == state.temperatures()
             assert result(server, "get_hv_supply_voltage") == state.hv_supply_voltage()
-        pins = result(server, "get_electrode_pins")
+        pins = result(server, "get_electrode_pins")["drive_groups"][0]["pins"]
         assert len(pins) == 128 and pins.count(True) == 1
 
 
@@ -236,110 +229,6 @@ def test_the_control_api_rejects_bad_calls_with_json_rpc_errors_never_http_500(s
         with urllib.request.urlopen(server.http_url + "/") as response:
             assert b"pdlogkit replay" in response.read()
         assert result(server, "playback_status")["paused"] is True  # still serving
-
-
-def test_a_stalled_client_is_disconnected_while_the_others_keep_their_timing(synth_log):
-    """A raw client that completes the handshake then never reads; a normal client alongside it."""
-    speed = 4.0
-    with open_log(synth_log) as log:
-        expected = list(log_clock(log.events(end=8.0), log.start_ns))
-        start_ns = log.start_ns
-
-    async def normal_client(url: str) -> list[tuple[float, bytes]]:
-        got = []
-        async with aconnect(url, max_size=None) as ws:
-            for _ in expected:
-                payload = await asyncio.wait_for(ws.recv(), 10)
-                got.append((time.monotonic(), payload))
-        return got
-
-    with ReplayServer(synth_log, speed=speed, end=8.0, paused=True, client_buffer=256 * 1024) as server:
-        stalled = socket.socket()
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.connect(("127.0.0.1", server.ws_port))
-        stalled.sendall(
-            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        assert stalled.recv(4096, socket.MSG_PEEK).startswith(b"HTTP/1.1 101")
-
-        async def scenario() -> list[tuple[float, bytes]]:
-            task = asyncio.create_task(normal_client(server.ws_url))
-            while server.clients < 2:
-                await asyncio.sleep(0.01)
-            await asyncio.to_thread(server.set_playing, True)
-            return await task
-
-        got = asyncio.run(scenario())
-        assert server.stats.slow_clients_dropped == 1
-        deadline = time.monotonic() + 10
-        while server.clients and time.monotonic() < deadline:  # the normal client has left too
-            time.sleep(0.01)
-        assert server.clients == 0  # the stalled one, still connected at the TCP level, is no client
-        stalled.close()
-    assert [p for _, p in got] == [e.payload for _, e in expected]
-    # Arrival times follow the log's timing: generous bounds for a loaded CI machine.
-    arrival0 = got[0][0]
-    errors = [
-        (arrival - arrival0) - (t - start_ns) / 1e9 / speed for (arrival, _), (t, _) in zip(got, expected, strict=True)
-    ]
-    assert max(errors) < 0.25 and min(errors) > -0.25
-
-
-def test_an_overflowing_client_reads_a_clear_close_reason(synth_log):
-    """A websockets client that stops reading, then comes back: it finds why it was cut off."""
-
-    async def scenario(server: ReplayServer) -> ConnectionClosed:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.ws_port))
-        async with aconnect(server.ws_url, sock=sock, max_size=None, max_queue=1) as ws:
-            deadline = time.monotonic() + 20
-            while server.stats.slow_clients_dropped == 0 and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-            try:
-                while True:
-                    await asyncio.wait_for(ws.recv(), 10)
-            except ConnectionClosed as closed:
-                return closed
-        raise AssertionError("the connection was not closed")
-
-    with ReplayServer(synth_log, speed=5, client_buffer=32 * 1024, close_timeout=10, per_client=True) as server:
-        closed = asyncio.run(scenario(server))
-    assert closed.rcvd is not None and closed.rcvd.code == 1008
-    assert "too slow" in closed.rcvd.reason
-
-
-def test_a_hundred_clients_some_vanishing_abruptly_do_not_disturb_the_rest(sensor_log):
-    expected = payloads(sensor_log, end=3.0)  # 218 events
-
-    async def client(url: str, abort_after: int | None) -> list[bytes]:
-        got = []
-        async with aconnect(url, max_size=None) as ws:
-            while len(got) < len(expected):
-                got.append(await asyncio.wait_for(ws.recv(), 10))
-                if abort_after is not None and len(got) == abort_after:
-                    ws.transport.abort()
-                    return got
-        return got
-
-    async def scenario(server: ReplayServer) -> list[list[bytes]]:
-        tasks = [asyncio.create_task(client(server.ws_url, 50 + i if i % 5 == 0 else None)) for i in range(100)]
-        while server.clients < 100:
-            await asyncio.sleep(0.01)
-        await asyncio.to_thread(server.set_playing, True)
-        return await asyncio.gather(*tasks)
-
-    with ReplayServer(sensor_log, speed=1, end=3.0, paused=True) as server:
-        results = asyncio.run(scenario(server))
-        assert result(server, "playback_status")["finished"] is True
-        lateness = sorted(server.lateness())
-    # Robustness bound for a loaded CI machine, far above the benchmark's targets (p99 <= 2 ms): the
-    # 100 clients share this process (and its GIL) with the server; about 30-55 ms measured on 2 cores.
-    # Sends to the remaining clients keep to their schedule while others vanish.
-    assert lateness[int(len(lateness) * 0.99)] < 0.2
-    for i, got in enumerate(results):
-        assert got == (expected[: 50 + i] if i % 5 == 0 else expected)
 
 
 def test_the_async_context_manager_serves_in_the_callers_loop(camera_log):
@@ -450,7 +339,7 @@ def test_a_clock_stepping_back_an_hour_neither_stalls_nor_jumps_the_replay(tmp_p
         for t in times:
             writer.write(hv_at(t))
     expected = payloads(path)
-    with ReplayServer(path, speed=4) as server:
+    with ReplayServer(path, speed=4, wait=True) as server:
         assert result(server, "playback_status")["duration"] == 2.0  # 0, 1, 1 (the step), 2
         with client(server.ws_url) as ws:
             assert [ws.recv(timeout=5) for _ in expected] == expected  # an hour stall would time out
@@ -474,10 +363,10 @@ def test_a_classic_log_without_any_timestamp_replays_every_event(tmp_path):
     expected = payloads(path)
     assert len(expected) == 6
     for per_client in (False, True):
-        with ReplayServer(path, speed=1, per_client=per_client) as server:
+        with ReplayServer(path, speed=1, per_client=per_client, wait=True) as server:
             assert receive(server.ws_url, 6, timeout=5) == expected
             if not per_client:
-                assert result(server, "get_electrode_pins").index(True) == 4
+                assert result(server, "get_electrode_pins")["drive_groups"][0]["pins"].index(True) == 4
 
 
 @pytest.fixture(scope="module")
@@ -525,94 +414,6 @@ def test_the_replay_command_exits_non_zero_on_a_corrupt_log(corrupt_log):
         process.kill()
     assert process.returncode == 3, err
     assert "Traceback" not in err and "cannot replay the log: " in err and "corrupt" in err.splitlines()[-1]
-
-
-def test_a_failed_start_leaves_nothing_open(sensor_log):
-    busy = socket.socket()
-    busy.bind(("127.0.0.1", 0))
-    busy.listen()
-    port = busy.getsockname()[1]
-
-    def open_files() -> list[str]:
-        names = []
-        for fd in os.listdir("/proc/self/fd"):
-            with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
-                names.append(os.readlink(f"/proc/self/fd/{fd}"))
-        return names
-
-    try:
-        for taken in ({"ws_port": port}, {"http_port": port}):
-            before = open_files()
-            with pytest.raises(ReplayError, match="cannot serve"), ReplayServer(sensor_log, **taken):
-                pass
-            assert str(sensor_log) not in open_files()
-            assert len(open_files()) <= len(before)
-    finally:
-        busy.close()
-
-
-def test_the_control_api_survives_hostile_requests(sensor_log, capfd):
-    """Deep JSON, a body over 1 MB, clients resetting mid-answer, numbers too large for a float."""
-    with ReplayServer(sensor_log, paused=True) as server:
-        status, answer = post(server.rpc_url, b"[" * 200_000)
-        assert status == 200 and answer["error"]["code"] == -32700
-        with socket.create_connection(("127.0.0.1", server.http_port)) as sock:
-            sock.sendall(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n")
-            reply = sock.makefile("rb").read()
-        assert b"200 OK" in reply and b"-32600" in reply and b"1 MB" in reply
-        batch = json.dumps([{"jsonrpc": "2.0", "method": "get_scan_capacitance", "id": k} for k in range(300)])
-        for _ in range(3):
-            sock = socket.create_connection(("127.0.0.1", server.http_port))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            sock.sendall(
-                b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(batch), batch.encode())
-            )
-            sock.close()  # a reset before reading the answer
-        huge = b"1" + b"0" * 400
-        for method in (b"playback_seek", b"playback_speed"):
-            body = b'{"jsonrpc":"2.0","method":"%s","params":[%s],"id":1}' % (method, huge)
-            assert post(server.rpc_url, body)[1]["error"]["code"] == -32602
-        assert result(server, "playback_status")["paused"] is True  # still serving
-    assert "Traceback" not in capfd.readouterr().err
-
-
-def test_stop_lets_go_of_a_request_whose_body_never_comes(sensor_log):
-    server = ReplayServer(sensor_log)
-    server.__enter__()
-    sock = socket.create_connection(("127.0.0.1", server.http_port))
-    sock.sendall(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-    time.sleep(0.2)  # the handler is now waiting for the other 99 bytes
-    server.__exit__(None, None, None)
-    sock.settimeout(5)  # robustness bound: the request timeout is 10 s, stop() must not wait for it
-    try:
-        assert sock.recv(100) == b""
-    except ConnectionResetError:
-        pass
-    finally:
-        sock.close()
-    assert not [t for t in threading.enumerate() if "process_request" in t.name]
-
-
-def test_at_speed_zero_a_stalled_client_holds_up_the_others_two_seconds_at_most(synth_log):
-    expected = payloads(synth_log, end=4.0)
-    with ReplayServer(synth_log, speed=0, end=4.0, paused=True, client_buffer=256 * 1024) as server:
-        stalled = socket.socket()
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.connect(("127.0.0.1", server.ws_port))
-        stalled.sendall(
-            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        with client(server.ws_url) as ws:
-            while server.clients < 2:
-                time.sleep(0.01)
-            began = time.monotonic()
-            result(server, "playback_enable", True)
-            assert [ws.recv(timeout=20) for _ in expected] == expected
-            took = time.monotonic() - began
-        stalled.close()
-        assert server.stats.slow_clients_dropped == 1
-    assert took < 8.0  # robustness bound: 2 s of waiting on the stalled client, not 10 s
 
 
 def test_a_log_opened_leniently_replays_past_its_corrupt_chunk(corrupt_log):

@@ -16,7 +16,7 @@ from ..errors import TruncatedLogWarning
 from ..events import KINDS
 from ..files.indexed_writer import LEVEL
 from ..log import FORMATS, open_log
-from ..render import event_dicts
+from ..render import MARKER, event_dicts
 from ..reports import RecoverReport, RecoverStatus, WriteReport
 from .common import (
     BAD_INPUT,
@@ -42,10 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "cat",
         help="print events as JSON lines (time, kind, fields)",
         description="Print events as JSON lines: time (Unix seconds on the log's clock), kind, fields. "
-        "Image bytes are shown as size and sha256 unless --with-images.",
+        "Image bytes are shown as size and sha256 unless --with-images. The log's markers come among them "
+        "in time order, as kind marker (with their text).",
     )
     p.add_argument("log", metavar="LOG", help="a log file, or - to read a log streamed to stdin")
-    _window_options(p)
+    _window_options(p, (*KINDS, MARKER))
     p.add_argument("--with-images", action="store_true", help="include image bytes (base64)")
     p.set_defaults(func=_cat)
 
@@ -111,10 +112,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=_recover)
 
 
-def _window_options(p: argparse.ArgumentParser) -> None:
+def _window_options(p: argparse.ArgumentParser, kinds: tuple[str, ...] = KINDS) -> None:
     p.add_argument("--start", type=time_bound, metavar="T", help="seconds from the log's start, or ISO date-time")
     p.add_argument("--end", type=time_bound, metavar="T", help="end (exclusive), like --start")
-    p.add_argument("--kinds", nargs="+", choices=KINDS, metavar="KIND", help="only these kinds")
+    p.add_argument("--kinds", nargs="+", choices=kinds, metavar="KIND", help="only these kinds")
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
+import math
 import os
 import select
 import signal
@@ -12,12 +14,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..boards import shipped_boards
 from ..events import KINDS
 from ..replay import DEFAULT_CLIENT_BUFFER, ReplayServer
-from .common import BAD_INPUT, StatusLine, fmt_duration, run
+from ..replay.pages import printable
+from .common import BAD_INPUT, USAGE, StatusLine, fmt_duration, run
 
 WS_PORT = 7001
 HTTP_PORT = 7000
+#: The board the original `pdserver` answers when given none.
+PDSERVER_BOARD = "misl_v4"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,11 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="serve a log as a fake gateway, with its original timing",
         description="Replay a log as a fake PurpleDrop gateway: its events on a websocket, with their original "
         "timing, and the read-only control API (JSON-RPC on POST /rpc) answering from the replayed state. "
-        "All clients share one timeline that starts when the first one connects, unless --per-client. "
-        "Stop with Ctrl-C; on a terminal, space pauses and resumes.",
+        "Plays from launch, like the gateway, on one timeline shared by all clients (--wait: from the first "
+        "client; --per-client: one each). Stop with Ctrl-C; on a terminal, space pauses and resumes.",
     )
     p.add_argument("log", metavar="LOG", help="the log to replay")
-    p.add_argument("--board", metavar="FILE.json", help="board definition answered by get_board_definition")
+    p.add_argument(
+        "--board",
+        metavar="NAME",
+        help="board definition get_board_definition answers: a path, a name in ~/.config/purpledrop/boards, "
+        f"or a shipped one ({', '.join(shipped_boards())}); default: the log's own, if it holds one",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--ws-port", type=int, default=WS_PORT, help=f"event stream port (default {WS_PORT}; 0: free)")
     p.add_argument("--http-port", type=int, default=HTTP_PORT, help=f"control API port (default {HTTP_PORT}; 0: free)")
@@ -42,8 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--kinds", nargs="+", choices=KINDS, metavar="KIND", help="send only these kinds")
     p.add_argument("--exclude", nargs="+", choices=KINDS, metavar="KIND", help="do not send these kinds")
     p.add_argument("--paused", action="store_true", help="start paused (resume with playback_enable or space)")
-    p.add_argument("--no-wait", action="store_true", help="start playing at once, not when the first client connects")
+    p.add_argument("--wait", action="store_true", help="start playing when the first client connects")
+    p.add_argument("--no-wait", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
     p.add_argument("--per-client", action="store_true", help="every client gets its own playback from --start")
+    p.add_argument("--web-ui", metavar="PATH", help="serve this web app at GET / (a folder, or a .tar.gz of one)")
     p.add_argument(
         "--client-buffer",
         type=float,
@@ -55,8 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _replay(args: argparse.Namespace) -> int:
-    if args.client_buffer <= 0:
-        raise ValueError("--client-buffer must be > 0")
+    if not math.isfinite(args.client_buffer) or args.client_buffer <= 0:
+        raise ValueError(f"--client-buffer must be a number of megabytes > 0, not {args.client_buffer:g}")
     server = ReplayServer(
         args.log,
         host=args.host,
@@ -69,10 +82,11 @@ def _replay(args: argparse.Namespace) -> int:
         end=args.end,
         kinds=args.kinds,
         exclude=args.exclude,
-        wait=not args.no_wait,
+        wait=args.wait,
         paused=args.paused,
         board=args.board,
-        client_buffer=round(args.client_buffer * 1e6),
+        web_ui=args.web_ui,
+        client_buffer=max(1, round(args.client_buffer * 1e6)),
     )
     return serve(server)
 
@@ -82,10 +96,11 @@ def serve(server: ReplayServer) -> int:
     stop = threading.Event()
     error = None
     with _terminate_on(signal.SIGTERM, stop), server:
-        print(f"replaying {server.log.path if server.log else ''}", file=sys.stderr)
-        print(f"events: {server.ws_url}  control: {server.rpc_url}", flush=True)
         line = StatusLine()
+        # Keys are read before the addresses are printed: a key pressed as soon as they show is not lost.
         with line, _space_toggles(server, line.enabled):
+            print(f"replaying {printable(server.log.path) if server.log else ''}", file=sys.stderr)
+            print(f"events: {server.ws_url}  control: {server.rpc_url}", flush=True)
             try:
                 while not stop.wait(0.125):
                     status = server.status()
@@ -158,7 +173,7 @@ def _space_toggles(server: ReplayServer, enabled: bool) -> Iterator[None]:
             if ready and os.read(fd, 1) == b" ":
                 server.set_playing(server.status()["paused"])
 
-    tty.setcbreak(fd)
+    tty.setcbreak(fd, termios.TCSANOW)  # TCSANOW: keys typed already are kept, not flushed
     thread = threading.Thread(target=read_keys, name="pdlogkit-replay-keys", daemon=True)
     thread.start()
     try:
@@ -170,16 +185,50 @@ def _space_toggles(server: ReplayServer, enabled: bool) -> Iterator[None]:
 
 
 def pdserver_main(argv: Sequence[str] | None = None) -> int:
-    """The original `pdserver --replay LOGFILE --board NAME`, as a replay on the usual ports."""
-    parser = argparse.ArgumentParser(prog="pdserver", description="Replay a log as a fake PurpleDrop gateway.")
-    parser.add_argument("--replay", metavar="LOGFILE", required=True, help="the log to replay")
-    parser.add_argument("--board", metavar="NAME", help="board definition: a JSON file, or NAME.json")
+    """The original `pdserver --replay LOGFILE [--board NAME] [-v]`, as a replay on the usual ports."""
+    parser = argparse.ArgumentParser(
+        prog="pdserver", description="Replay a log as a fake PurpleDrop gateway (on ports 7000 and 7001)."
+    )
+    parser.add_argument("--replay", metavar="LOGFILE", help="the log to replay")
+    parser.add_argument(
+        "--board",
+        metavar="NAME",
+        help=f"board name or path to a board definition JSON file (default: the log's own, else {PDSERVER_BOARD})",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v for INFO, -vv for DEBUG")
+    parser.add_argument("--ws-port", type=int, default=WS_PORT, help=f"event stream port (default {WS_PORT}; 0: free)")
+    parser.add_argument("--http-port", type=int, default=HTTP_PORT, help=f"control API port (default {HTTP_PORT})")
+    parser.add_argument(
+        "--ecal", metavar="NAME", help="electrode calibration: not needed, a log holds calibrated values"
+    )
+    parser.add_argument("--sim", nargs="?", const="", metavar="PINS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    board = args.board
-    if board is not None and not os.path.exists(board) and os.path.exists(board + ".json"):
-        board = board + ".json"
+    if args.sim is not None:
+        print(
+            "pdserver: --sim cannot be served: this pdserver replays logs and has no simulated device", file=sys.stderr
+        )
+        return USAGE
+    if args.replay is None:
+        print("pdserver: give --replay LOGFILE: this pdserver replays logs and connects to no device", file=sys.stderr)
+        return USAGE
+    if args.ecal is not None:
+        print("pdserver: --ecal ignored: the log holds calibrated values already", file=sys.stderr)
+    if args.verbose:
+        logging.basicConfig(
+            format="%(asctime)s.%(msecs)03d %(levelname)s (%(name)s): %(message)s",
+            datefmt="%H:%M:%S",
+            level=logging.INFO if args.verbose == 1 else logging.DEBUG,
+        )
     return run(
-        lambda _: serve(ReplayServer(args.replay, ws_port=WS_PORT, http_port=HTTP_PORT, board=board)),
+        lambda _: serve(
+            ReplayServer(
+                args.replay,
+                ws_port=args.ws_port,
+                http_port=args.http_port,
+                board=args.board,
+                fallback_board=PDSERVER_BOARD,
+            )
+        ),
         args,
         prog="pdserver",
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..log import LogWriter
+from ..markers import Marker
 
 #: Bytes waiting for the disk before `write()` makes the caller wait (back-pressure).
 MAX_PENDING_BYTES = 64 * 1024 * 1024
@@ -13,6 +15,18 @@ MAX_PENDING_BYTES = 64 * 1024 * 1024
 #: event: a wake-up per event would cost a GIL hand-over each time.
 WAKE_BYTES = 1024 * 1024
 WAKE_EVENTS = 1000
+
+
+class _Call:
+    """A call on the wrapped writer, queued between events so it happens in order (a marker, a metadata update)."""
+
+    __slots__ = ("apply",)
+
+    def __init__(self, apply: Callable[[Any], None]) -> None:
+        self.apply = apply
+
+    def __len__(self) -> int:
+        return 0  # holds no event bytes
 
 
 class BackgroundWriter:
@@ -28,7 +42,7 @@ class BackgroundWriter:
         self.format = writer.format
         self.path = writer.path
         self._max_pending = max_pending_bytes
-        self._pending: list[tuple[bytes, int | None]] = []
+        self._pending: list[tuple[bytes | _Call, int | None]] = []
         self._pending_bytes = 0
         self._flush_wanted = False
         self._closing = False
@@ -55,6 +69,21 @@ class BackgroundWriter:
                 self._work.notify()
             while self._pending_bytes > self._max_pending and self._error is None:
                 self._drained.wait()
+
+    def add_marker(self, marker: Marker) -> None:
+        """Queue a marker, after the events queued so far."""
+        self._queue(_Call(lambda writer: writer.add_marker(marker)))
+
+    def update_metadata(self, update: dict[str, Any]) -> None:
+        """Queue a metadata update (see the wrapped writer's `update_metadata`), after the events queued so far."""
+        self._queue(_Call(lambda writer: writer.update_metadata(update)))
+
+    def _queue(self, call: _Call) -> None:
+        with self._lock:
+            self._raise_error()
+            if self._closing:
+                raise ValueError(f"write to a closed log writer ({self.path})")
+            self._pending.append((call, None))
 
     def flush(self) -> None:
         """Ask the thread to write what is queued and hand it to the operating system (does not wait)."""
@@ -130,7 +159,10 @@ class BackgroundWriter:
                 closing = self._closing
             try:
                 for payload, received_ns in batch:
-                    writer.write(payload, received_ns)
+                    if type(payload) is _Call:
+                        payload.apply(writer)
+                    else:
+                        writer.write(payload, received_ns)
                 if flush:
                     writer.flush()
             except BaseException as exc:  # reported to the caller by its next call

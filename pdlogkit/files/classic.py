@@ -244,6 +244,14 @@ class ClassicWriter:
         """Keep a marker (a time, a text, fields) for the metadata sidecar written at `close()`."""
         self.markers.append(marker)
 
+    def update_metadata(self, update: dict[str, Any]) -> None:
+        """Change the metadata (None removes a key); it goes into the sidecar, written only when there are markers."""
+        for key, value in update.items():
+            if value is None:
+                self.metadata.pop(key, None)
+            else:
+                self.metadata[key] = value
+
     def _check_failed(self) -> None:
         if self._failed is not None:
             raise OutputError(

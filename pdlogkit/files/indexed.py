@@ -20,6 +20,7 @@ from ..errors import LogFormatError, TruncatedLogWarning
 from ..events import Event
 from ..formats import container as fmt
 from ..formats.common import CutKind, Damage, DamageKind, Truncation, zero_prefix
+from ..markers import Marker
 from ..summary import SummaryBuilder
 from .indexed_writer import CHUNK_AGE_NS, CHUNK_SIZE, IMAGE_CHUNK_SIZE, LEVEL, IndexedWriter
 from .sources import FileSource, Source
@@ -109,6 +110,7 @@ class IndexedReader:
             cut = cut_header(head, size) if head else Truncation(0, fmt.FILE_HEAD_SIZE, 0, CutKind.HEADER)
             if cut is not None:  # a recorder killed while writing the header: an empty log, cut short
                 self.truncation = cut
+                #: The metadata: the header's, with the updates the file holds applied (version 1.1).
                 self.metadata: dict[str, Any] = {}
                 self.header_size = size
             else:
@@ -125,35 +127,45 @@ class IndexedReader:
             self.header_size = size if first is None else first
         self.index: fmt.Index | None = None
         self.data_end = size
+        extras: list[fmt.Extras] = []
         found = None
         if size >= self.header_size + fmt.TRAILER_SIZE:
             found = fmt.decode_trailer(self._pread(fmt.TRAILER_SIZE, size - fmt.TRAILER_SIZE), size)
         if found is not None:
             index_offset, index_size = found
             try:
-                self.index = self._load_index(index_offset, index_size)
+                self.index, index_extras = self._load_index(index_offset, index_size)
+                extras = [index_extras]
                 self.data_end = index_offset
             except LogFormatError as exc:
                 reason = f"index unreadable ({exc.reason}); scanned"
                 self.problems.append(Damage(exc.offset or index_offset, DamageKind.INDEX, reason))
         if self.index is None:
             chunks = self._scan()
-            self.index = self._index_before_padding()
+            before_padding = self._index_before_padding()
+            if before_padding is not None:
+                self.index, index_extras = before_padding
+                extras = [index_extras]
         #: Whether the file has a valid index (else its chunks were found by a scan).
         self.indexed = self.index is not None
+        self._masks: list[int] | None = None
+        self._damage_seen: set[int] = set()
         if self.index is None:
             self.index = fmt.Index.from_chunks(chunks, {})
             if self.truncation is None or self.truncation.kind is not CutKind.HEADER:
                 reason = "no index (the file was not closed properly)"
                 self.problems.append(Damage(self.data_end, DamageKind.NO_INDEX, reason))
+            extras = self._scanned_extras(chunks)
+        #: The markers the file holds (version 1.1), in the order they were added.
+        self.markers: list[Marker] = [m for part in extras for m in part.markers]
+        for part in extras:
+            fmt.apply_metadata(self.metadata, part.metadata)
         #: Statistics from the index (None for a file read by scanning).
         self.stats: dict[str, Any] | None = self.index.stats if self.indexed else None
-        self._masks: list[int] | None = None
-        self._damage_seen: set[int] = set()
         self._gaps_checked = False
 
-    def _load_index(self, index_offset: int, index_size: int) -> fmt.Index:
-        """The index block at `index_offset`, checked (LogFormatError if it does not check)."""
+    def _load_index(self, index_offset: int, index_size: int) -> tuple[fmt.Index, fmt.Extras]:
+        """The index block at `index_offset` and the extras it lists, checked (LogFormatError if they do not)."""
         block = self._pread(index_size, index_offset)
         rows = fmt.max_index_rows(self.header_size, index_offset)
         index = fmt.decode_index(block, index_offset, max_rows=rows)
@@ -162,9 +174,9 @@ class IndexedReader:
             SummaryBuilder.from_stats(index.stats)
         except ValueError as exc:
             raise LogFormatError(f"index {exc}", offset=index_offset) from None
-        return index
+        return index, fmt.Extras.from_json(index.stats, "index", index_offset)
 
-    def _index_before_padding(self) -> fmt.Index | None:
+    def _index_before_padding(self) -> tuple[fmt.Index, fmt.Extras] | None:
         """A complete index and trailer where the scan stopped, followed by zeros (a power loss's padding) or junk.
 
         The file is whole up to its trailer: the index is used, and what follows is a truncation (padding) or damage.
@@ -177,7 +189,7 @@ class IndexedReader:
         if fmt.decode_trailer(self._pread(fmt.TRAILER_SIZE, pos + size), end) != (pos, size):
             return None
         try:
-            index = self._load_index(pos, size)
+            loaded = self._load_index(pos, size)
         except LogFormatError:
             return None
         data = self.source.zero_run_end(end)
@@ -187,7 +199,28 @@ class IndexedReader:
         else:
             reason = f"{self.file_size - end} bytes after the index and its trailer (from byte {end}), not read"
             self.problems.append(Damage(end, DamageKind.NOT_A_CHUNK, reason))
-        return index
+        self.data_end = pos
+        return loaded
+
+    def _scanned_extras(self, chunks: list[fmt.ChunkInfo]) -> list[fmt.Extras]:
+        """The extras of a file without an index: those of its chunks that carry some, in file order.
+
+        Only those chunks are read (rarely more than a few). One that does not check is
+        corrupt: listed in `problems` and, like any corrupt chunk, skipped or raised when read.
+        """
+        found = []
+        for info in chunks:
+            if not info.extras:
+                continue
+            try:
+                recs = fmt.decode_chunk_body(info, self._pread(info.stored_size, info.body_offset))
+            except LogFormatError as exc:
+                self._damage_seen.add(info.offset)
+                self.problems.append(Damage(info.offset, DamageKind.CORRUPT_CHUNK, exc.reason))
+                continue
+            if recs.extras is not None:
+                found.append(recs.extras)
+        return found
 
     def _check_index(self, index: fmt.Index, index_offset: int) -> None:
         last = self.header_size - 1
@@ -556,13 +589,15 @@ def read_indexed_stream(
     path: str | None = None,
     problems: list[Damage] | None = None,
     truncation: list[Truncation] | None = None,
+    extras: list[fmt.Extras] | None = None,
 ) -> Iterator[Event]:
     """Events of a container read front to back from a stream (a pipe, a socket): no seeking, no index.
 
     Events come in the order written. A stream cut short ends cleanly with a
     `TruncatedLogWarning` (and the cut appended to `truncation`, if given); a
     corrupt chunk raises `LogFormatError`, or with `lenient` is skipped and added
-    to `problems`, as are events missing from the sequence.
+    to `problems`, as are events missing from the sequence. The extras of the
+    chunks read (markers, metadata updates) are appended to `extras`, if given.
     """
     codes = _codes(kinds)
     name = path or "stream"
@@ -620,6 +655,8 @@ def read_indexed_stream(
                     raise LogFormatError(exc.reason, path=path, offset=exc.offset) from None
                 problems.append(Damage(info.offset, DamageKind.CORRUPT_CHUNK, exc.reason))
                 continue
+            if recs.extras is not None and extras is not None:
+                extras.append(recs.extras)
             for j, seq in enumerate(recs.seqs):
                 t = recs.times[j]
                 e = None  # not wanted, but its sequence number still orders the others

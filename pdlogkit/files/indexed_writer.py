@@ -3,7 +3,9 @@
 The writer keeps two open chunks, one for camera frames (stored as is) and one for
 every other kind (zstd); both close together at a size or an age, on `flush()`
 and on `close()`, which also writes the index and trailer (see specs/container.md,
-"Writer policy").
+"Writer policy"). Markers and metadata learned after the header was written ride
+in the next compressed chunk's extras frame, so they reach the file as soon as the
+events around them do, and are listed again in the index.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import zstandard
 
 from ..errors import OutputError
 from ..formats import container as fmt
+from ..markers import Marker
 from ..summary import SummaryBuilder
 from .output import Output, output_for
 
@@ -80,6 +83,8 @@ class IndexedWriter:
         self._open_since: int | None = None
         self._chunks: list[fmt.ChunkInfo] = []
         self._summary = SummaryBuilder()
+        self._pending = fmt.Extras()  # not yet in a chunk
+        self._extras = fmt.Extras()  # every marker and metadata update: for the index
         self.events_written = 0
         self.bytes_written = 0
         self.events_in_file = 0
@@ -142,20 +147,50 @@ class IndexedWriter:
         if self._sensor_bytes >= self._chunk_size or self._image_bytes >= self._image_chunk_size:
             self._close_chunks()
 
+    def add_marker(self, marker: Marker) -> None:
+        """Add a marker: it reaches the file with the next chunk (within about a second), and the index."""
+        if self.closed:
+            raise ValueError("add_marker on a closed log writer")
+        self._pending.markers.append(marker)
+        self._extras.markers.append(marker)
+
+    def update_metadata(self, update: dict[str, Any]) -> None:
+        """Change the metadata after the header was written: `update`'s keys replace the header's (None removes one).
+
+        The update reaches the file with the next chunk, and the index.
+        """
+        if self.closed:
+            raise ValueError("update_metadata on a closed log writer")
+        fmt.encode_extras(fmt.Extras(metadata=update))  # not JSON: a ValueError here, not in a later write
+        self._pending.metadata.update(update)
+        self._extras.metadata.update(update)
+        fmt.apply_metadata(self.metadata, update)
+
     def _close_chunks(self) -> None:
         # Each lane is emptied as soon as its chunk is written, so a failure in the other never writes it twice.
+        # Pending extras ride in the compressed chunk; with only camera frames open, that one is compressed.
+        extras = self._pending if self._pending else None
         if self._sensors:
-            self._write_chunk(self._sensors, self._compressor)
+            self._write_chunk(self._sensors, self._compressor, extras)
             self._sensors = []
             self._sensor_bytes = 0
+            extras = None
         if self._images:
-            self._write_chunk(self._images, None)
+            self._write_chunk(self._images, self._compressor if extras else None, extras)
             self._images = []
             self._image_bytes = 0
+            extras = None
+        if extras is None:  # delivered (or there was nothing to deliver)
+            self._pending = fmt.Extras()
         self._open_since = None
 
-    def _write_chunk(self, records: list[tuple[int, int, bytes]], compressor: zstandard.ZstdCompressor | None) -> None:
-        data = fmt.encode_chunk(records, records[0][0], compressor=compressor)
+    def _write_chunk(
+        self,
+        records: list[tuple[int, int, bytes]],
+        compressor: zstandard.ZstdCompressor | None,
+        extras: fmt.Extras | None = None,
+    ) -> None:
+        data = fmt.encode_chunk(records, records[0][0], compressor=compressor, extras=extras)
         info = fmt.decode_chunk_header(data, self.bytes_written)
         self._put(data)  # one write: a crash leaves at most this chunk incomplete
         self._chunks.append(info)
@@ -196,9 +231,8 @@ class IndexedWriter:
         try:
             self._close_chunks()
             index_offset = self.bytes_written
-            index = fmt.encode_index(
-                fmt.Index.from_chunks(self._chunks, self.statistics()), compressor=self._compressor
-            )
+            stats = {**self.statistics(), **self._extras.to_json()}
+            index = fmt.encode_index(fmt.Index.from_chunks(self._chunks, stats), compressor=self._compressor)
             self._put(index)
             self._put(fmt.encode_trailer(index_offset, len(index)))
             self._out.sync()

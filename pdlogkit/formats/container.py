@@ -1,12 +1,15 @@
-"""The indexed container format (`.pdlz`), version 1: pure codecs, no I/O.
+"""The indexed container format (`.pdlz`), version 1.1: pure codecs, no I/O.
 
     file    := header chunk* [index trailer]
     header  := magic version metadata-JSON crc
     chunk   := chunk-header body        (body: columns of receive times, sequence
                                          numbers, kinds, lengths, then the payloads;
-                                         zstd-compressed or stored as is)
+                                         zstd-compressed or stored as is; since 1.1 a
+                                         compressed body may end with an extras frame:
+                                         markers and metadata learned while recording)
     index   := index-header body        (per-chunk offsets, time ranges, counts per
-                                         kind, and statistics JSON)
+                                         kind, and statistics JSON; since 1.1 also the
+                                         markers and metadata updates)
     trailer := index offset and size, crc, end magic (fixed size, last bytes)
 
 `specs/container.md` is the full specification. Every parser here works on bytes,
@@ -30,10 +33,11 @@ import zstandard
 
 from ..errors import LogFormatError
 from ..events import KINDS
+from ..markers import Marker
 from .common import json_object
 
 MAGIC = b"\x89PDLZ\r\n\x1a"
-VERSION = (1, 0)
+VERSION = (1, 1)
 
 #: Kind codes on disk: the oneof field number (1..12); 0 for a payload of no known kind.
 KIND_CODES: dict[str, int] = {kind: number for number, kind in enumerate(KINDS, start=1)}
@@ -63,6 +67,9 @@ _KIND_ENTRY = struct.Struct("<BI")
 #: The most bytes a valid chunk header takes (one entry per kind code): what a walker reads at a position.
 MAX_CHUNK_HEADER = CHUNK_FIXED_SIZE + _KIND_ENTRY.size * KIND_SLOTS + 4
 FLAG_ZSTD = 0x01
+#: Bit of the chunk header's `extras` field (1.0: reserved, 0; 1.0 readers ignore it): the stored
+#: body ends with an extras frame (version 1.1).
+EXTRAS_FRAME = 0x0001
 #: Largest chunk body a reader accepts: far above what a writer makes (a few MB),
 #: far below what would exhaust memory.
 MAX_CHUNK_SIZE = 256 << 20
@@ -145,6 +152,8 @@ class ChunkInfo:
     end_ns: int
     body_crc: int
     counts: dict[int, int] = field(default_factory=dict)  # kind code -> records
+    #: Whether the stored body ends with an extras frame (markers, metadata: version 1.1).
+    extras: bool = False
 
     @property
     def body_offset(self) -> int:
@@ -170,6 +179,8 @@ class ChunkRecords:
     starts: list[int]
     ends: list[int]
     body: bytes
+    #: The chunk's extras (markers, metadata updates), if its body carries an extras frame.
+    extras: Extras | None = None
 
 
 def encode_chunk(
@@ -177,14 +188,19 @@ def encode_chunk(
     first_seq: int,
     *,
     compressor: zstandard.ZstdCompressor | None = None,
+    extras: Extras | None = None,
 ) -> bytes:
     """A whole chunk (header and body) holding `records` of (seq, received_ns, payload), in sequence order.
 
-    With a `compressor` the body is zstd-compressed, else stored as is.
+    With a `compressor` the body is zstd-compressed, else stored as is. `extras`
+    (markers, metadata updates) ride in an extras frame after the compressed body;
+    they need a compressed chunk.
     """
     n = len(records)
     if not n:
         raise ValueError("a chunk holds at least one record")
+    if extras is not None and compressor is None:
+        raise ValueError("extras ride only in a compressed chunk")
     times = array("q")
     seqs = array("I")
     lengths = array("I")
@@ -221,9 +237,15 @@ def encode_chunk(
     else:
         body = raw
         flags = 0
+    extra_bits = 0
+    if extras is not None:
+        body += encode_extras(extras)
+        extra_bits = EXTRAS_FRAME
+    if len(body) > MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk of {len(body)} bytes is over the {MAX_CHUNK_SIZE}-byte limit")
     entries = sorted(counts.items())
     head = _CHUNK_HEAD.pack(
-        CHUNK_MAGIC, flags, len(entries), 0, n, len(body), len(raw), first_seq, start, end, zlib.crc32(body)
+        CHUNK_MAGIC, flags, len(entries), extra_bits, n, len(body), len(raw), first_seq, start, end, zlib.crc32(body)
     ) + b"".join(_KIND_ENTRY.pack(code, count) for code, count in entries)
     return head + struct.pack("<I", zlib.crc32(head)) + body
 
@@ -247,9 +269,12 @@ def decode_chunk_header(data: bytes | memoryview, offset: int = 0) -> ChunkInfo:
     (crc,) = struct.unpack_from("<I", data, size - 4)
     if crc != zlib.crc32(data[: size - 4]):
         raise LogFormatError("chunk header checksum mismatch", offset=offset)
-    _, flags, k, _, n, stored, raw, first_seq, start, end, body_crc = _CHUNK_HEAD.unpack_from(data)
+    _, flags, k, extra_bits, n, stored, raw, first_seq, start, end, body_crc = _CHUNK_HEAD.unpack_from(data)
     if flags & ~FLAG_ZSTD:
         raise LogFormatError(f"chunk has unknown flags 0x{flags:02x}", offset=offset + 4)
+    extras = bool(extra_bits & EXTRAS_FRAME)  # other bits: later minor versions' (ignored)
+    if extras and not flags & FLAG_ZSTD:
+        raise LogFormatError("an uncompressed chunk declares an extras frame", offset=offset + 6)
     if raw > MAX_CHUNK_SIZE or stored > MAX_CHUNK_SIZE:
         raise LogFormatError(f"chunk declares {max(raw, stored)} bytes, over the {MAX_CHUNK_SIZE} limit", offset=offset)
     if n == 0:
@@ -262,7 +287,7 @@ def decode_chunk_header(data: bytes | memoryview, offset: int = 0) -> ChunkInfo:
         counts[code] = count
     if sum(counts.values()) != n or any(code >= KIND_SLOTS for code in counts):
         raise LogFormatError("chunk's counts per kind do not add up to its record count", offset=offset)
-    return ChunkInfo(offset, size, flags, n, stored, raw, first_seq, start, end, body_crc, counts)
+    return ChunkInfo(offset, size, flags, n, stored, raw, first_seq, start, end, body_crc, counts, extras)
 
 
 # zstd (de)compressor objects must not be shared between threads: one per thread.
@@ -304,6 +329,11 @@ def decode_chunk_body(info: ChunkInfo, stored: bytes, *, verify: bool = True) ->
         raise LogFormatError(f"chunk body is {len(stored)} bytes, header says {info.stored_size}", offset=offset)
     if verify and zlib.crc32(stored) != info.body_crc:
         raise LogFormatError("chunk body checksum mismatch (corrupt chunk)", offset=info.offset)
+    extras = None
+    if info.extras:
+        frame = len(stored) - extras_frame_size(stored[-4:], len(stored), offset)
+        extras = decode_extras(stored[frame:], info.body_offset + frame)
+        stored = stored[:frame]
     raw = _decompress(stored, info.raw_size, "chunk body", offset) if info.compressed else stored
     n = info.records
     times = array("q")
@@ -334,7 +364,98 @@ def decode_chunk_body(info: ChunkInfo, stored: bytes, *, verify: bool = True) ->
         raise LogFormatError("chunk's receive times disagree with its header's time range", offset=offset)
     starts = ends[:-1]
     del ends[0]
-    return ChunkRecords(abs_times, list(accumulate(seqs, initial=info.first_seq))[1:], kinds, starts, ends, raw)
+    seq_list = list(accumulate(seqs, initial=info.first_seq))[1:]
+    return ChunkRecords(abs_times, seq_list, kinds, starts, ends, raw, extras)
+
+
+# ---------------------------------------------------------------- extras (version 1.1)
+
+# An extras frame is a zstd *skippable* frame (RFC 8878, 3.1.2), which every zstd decoder
+# skips: a 1.0 reader decompresses the body's first frame and never sees it. Layout:
+#   u32 skippable magic | u32 frame size F | "PDZX" | JSON object | u32 whole frame length (8 + F)
+# The trailing length lets a reader find the frame from the end of the body.
+EXTRAS_MAGIC = 0x184D2A5E
+EXTRAS_TAG = b"PDZX"
+_SKIPPABLE = struct.Struct("<II")
+EXTRAS_OVERHEAD = _SKIPPABLE.size + len(EXTRAS_TAG) + 4
+
+
+@dataclass
+class Extras:
+    """What a writer learned while writing, stored in a chunk's extras frame and in the index (version 1.1).
+
+    `markers` added since the last extras; `metadata` keys that replace the header's
+    (a None value removes a key).
+    """
+
+    markers: list[Marker] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.markers or self.metadata)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.markers:
+            data["markers"] = [marker_json(m) for m in self.markers]
+        if self.metadata:
+            data["metadata"] = self.metadata
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], what: str, offset: int) -> Extras:
+        """Extras from their JSON form (`LogFormatError` naming `what` and `offset` when malformed)."""
+        markers = data.get("markers", [])
+        metadata = data.get("metadata", {})
+        if not isinstance(markers, list) or not isinstance(metadata, dict):
+            raise LogFormatError(f"{what}: markers must be a list and metadata an object", offset=offset)
+        try:
+            return cls([Marker.from_dict(m) for m in markers], metadata)
+        except ValueError as exc:
+            raise LogFormatError(f"{what}: {exc}", offset=offset) from None
+
+
+def marker_json(marker: Marker) -> dict[str, Any]:
+    """How a container stores a marker: integer time_ns, text, fields."""
+    return {"time_ns": marker.time_ns, "text": marker.text, "fields": marker.fields}
+
+
+def apply_metadata(metadata: dict[str, Any], update: dict[str, Any]) -> None:
+    """Apply a metadata update in place: its keys replace the metadata's; a None value removes the key."""
+    for key, value in update.items():
+        if value is None:
+            metadata.pop(key, None)
+        else:
+            metadata[key] = value
+
+
+def encode_extras(extras: Extras) -> bytes:
+    """The extras frame that ends a chunk's stored body."""
+    data = json.dumps(extras.to_json(), sort_keys=True, separators=(",", ":"), default=str).encode()
+    size = len(EXTRAS_TAG) + len(data) + 4
+    return _SKIPPABLE.pack(EXTRAS_MAGIC, size) + EXTRAS_TAG + data + struct.pack("<I", _SKIPPABLE.size + size)
+
+
+def extras_frame_size(tail: bytes | memoryview, body_size: int, offset: int = 0) -> int:
+    """The extras frame's length, from the last 4 bytes of a body of `body_size` bytes (checked)."""
+    if len(tail) != 4:
+        raise LogFormatError("chunk body too short for its extras frame", offset=offset)
+    (size,) = struct.unpack("<I", tail)
+    if size < EXTRAS_OVERHEAD or size > body_size:
+        raise LogFormatError(f"chunk's extras frame declares {size} bytes, its body holds {body_size}", offset=offset)
+    return size
+
+
+def decode_extras(frame: bytes | memoryview, offset: int = 0) -> Extras:
+    """Parse an extras frame (exactly its bytes, found at file `offset`)."""
+    if len(frame) < EXTRAS_OVERHEAD:
+        raise LogFormatError("extras frame is too short", offset=offset)
+    magic, size = _SKIPPABLE.unpack_from(frame)
+    tag = bytes(frame[_SKIPPABLE.size : _SKIPPABLE.size + 4])
+    if magic != EXTRAS_MAGIC or tag != EXTRAS_TAG or _SKIPPABLE.size + size != len(frame):
+        raise LogFormatError("extras frame is malformed", offset=offset)
+    data = json_object(frame[_SKIPPABLE.size + 4 : -4], "extras frame", offset)
+    return Extras.from_json(data, "extras frame", offset)
 
 
 # ---------------------------------------------------------------- walking the chunk area

@@ -1,9 +1,10 @@
-"""What the recorder does with each event, free of networking: filters, pre-roll, segments.
+"""What the recorder does with each event it keeps, free of networking: filters, pre-roll, the segment's file.
 
 `SegmentKeeper` is fed events and connection changes by a transport (the
-websocket loop in `recorder.py`) and owns the open log writer of the current
-segment. It never raises out of `on_event`: a write error (disk full, ...) is
-kept and reported by the next call that asks for it.
+websocket loop in `engine.py`), directly or through an activity mode
+(`record/activity.py`), and owns the open log writer of the current segment. It
+never raises out of `on_event`: a write error (disk full, ...) is kept and
+reported by the next call that asks for it.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..activity import Window
 from ..errors import RecorderStateError, RecordingFailed
-from ..events import check_kinds, kind_of
+from ..events import Event, check_kinds, kind_of
 from ..files.background import BackgroundWriter
 from ..log import open_writer
+from ..markers import Marker
 
 #: Default bound on the pre-roll buffer's size, whatever its duration.
 PRE_ROLL_MAX_BYTES = 256 * 1024 * 1024
@@ -29,7 +33,13 @@ MAX_PRE_ROLL = 86400.0
 
 @dataclass
 class SegmentSummary:
-    """What one recorded segment holds. Times are Unix seconds on the recorder's clock."""
+    """What one recorded segment holds. Times are Unix seconds on the recorder's clock.
+
+    With activity (`frames="activity"`, bursts), `frames_kept` / `frames_dropped`
+    count camera images written and left out, `bytes_dropped` the payload bytes left
+    out, and `windows` the periods of activity it holds, (start, end) with their
+    pre- and post-roll.
+    """
 
     path: str
     format: str
@@ -43,6 +53,11 @@ class SegmentSummary:
     pre_roll_events: int = 0
     reconnects: int = 0
     gaps: list[tuple[float, float]] = field(default_factory=list)
+    markers: int = 0
+    frames_kept: int = 0
+    frames_dropped: int = 0
+    bytes_dropped: int = 0
+    windows: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def last_time(self) -> float | None:
@@ -68,7 +83,12 @@ class SegmentSummary:
 
 
 class SegmentKeeper:
-    """Routes events to the current segment's writer, or to the pre-roll buffer while idle."""
+    """Routes events to the current segment's writer, or to the pre-roll buffer while idle.
+
+    `metadata` goes into each segment's header; `update_metadata` changes it for
+    the open segment (a container stores the update inside the file) and the next
+    ones. `on_event` is called with each event written.
+    """
 
     def __init__(
         self,
@@ -80,6 +100,7 @@ class SegmentKeeper:
         metadata: dict[str, Any] | None = None,
         overwrite: bool = False,
         clock: Callable[[], int] = time.time_ns,
+        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.include = check_kinds(include, "include")
         self.exclude = check_kinds(exclude, "exclude") or frozenset()
@@ -94,8 +115,12 @@ class SegmentKeeper:
         self._metadata = dict(metadata or {})
         self._overwrite = overwrite
         self._clock = clock
+        self._on_event = on_event
+        #: Why the `on_event` callback was disabled, if it failed.
+        self.callback_error: str | None = None
         self._writer: BackgroundWriter | None = None
         self._summary: SegmentSummary | None = None
+        self._windows: dict[int, Window] = {}  # of the open segment, by number
         self._error: RecordingFailed | None = None
         self._dirty = False
         self._down_since: float | None = self._now()  # not connected until told otherwise
@@ -113,6 +138,11 @@ class SegmentKeeper:
         """The summary so far of the open segment, if any."""
         return self._summary
 
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata the next segment's header gets."""
+        return dict(self._metadata)
+
     def wanted(self, kind: str) -> bool:
         """Whether include/exclude let events of this kind through."""
         return (self.include is None or kind in self.include) and kind not in self.exclude
@@ -120,14 +150,51 @@ class SegmentKeeper:
     def on_event(self, payload: bytes, received_ns: int) -> None:
         """Take one event from the gateway."""
         kind = kind_of(payload)
-        if not self.wanted(kind):
-            return
+        if self.wanted(kind):
+            self.accept(payload, received_ns, kind)
+
+    def accept(self, payload: bytes, received_ns: int, kind: str, window: Window | None = None) -> None:
+        """Keep one event that passed the filters (and an activity mode): write it, or buffer it while idle."""
         if self._writer is not None:
             self._write(payload, received_ns, kind)
+            if window is not None:
+                self._windows[window.number] = window
         elif self._pre_roll_ns:
             self._buffer.append((received_ns, payload))
             self._buffered_bytes += len(payload)
             self._trim(received_ns)
+
+    def dropped(self, kind: str, size: int) -> None:
+        """Count an event an activity mode left out of the open segment."""
+        summary = self._summary
+        if summary is not None:
+            summary.bytes_dropped += size
+            if kind == "image":
+                summary.frames_dropped += 1
+
+    def add_marker(self, marker: Marker) -> None:
+        """Add a marker to the open segment (a container holds it inside; a classic log in its sidecar)."""
+        if self._writer is None or self._summary is None:
+            raise RecorderStateError("not recording: a marker needs an open segment")
+        try:
+            self._writer.add_marker(marker)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._summary.markers += 1
+
+    def update_metadata(self, update: dict[str, Any]) -> None:
+        """Change the metadata (None removes a key) of the open segment and the next ones."""
+        for key, value in update.items():
+            if value is None:
+                self._metadata.pop(key, None)
+            else:
+                self._metadata[key] = value
+        if self._writer is not None:
+            try:
+                self._writer.update_metadata(update)
+            except Exception as exc:
+                self._fail(exc)
 
     def _trim(self, now_ns: int) -> None:
         horizon = now_ns - self._pre_roll_ns
@@ -151,6 +218,19 @@ class SegmentKeeper:
         summary.bytes += len(payload)
         counts = summary.counts
         counts[kind] = counts.get(kind, 0) + 1
+        if kind == "image":
+            summary.frames_kept += 1
+        if self._on_event is not None:
+            self._call_back(Event(payload, received_ns=received_ns, kind=kind))
+
+    def _call_back(self, event: Event) -> None:
+        assert self._on_event is not None
+        try:
+            self._on_event(event)
+        except Exception as exc:  # the caller's bug must not cost the recording
+            self._on_event = None
+            self.callback_error = f"on_event callback failed and was disabled: {exc!r}"
+            warnings.warn(self.callback_error, RuntimeWarning, stacklevel=1)
 
     def _fail(self, exc: BaseException) -> None:
         summary = self._summary
@@ -162,17 +242,28 @@ class SegmentKeeper:
                 writer.close()
         if summary is not None:
             summary.stopped = self._now()
+            self._close_windows(summary)
             if writer is not None:  # what is in the file, not what was queued
                 summary.events = writer.events_in_file
                 summary.bytes = writer.bytes_in_file
                 summary.counts = writer.counts_in_file
+                summary.frames_kept = summary.counts.get("image", 0)
         path = summary.path if summary else "the log"
         reason = f"{exc.strerror} ({exc.__class__.__name__})" if isinstance(exc, OSError) else repr(exc)
-        self._error = RecordingFailed(
-            f"recording to {path} stopped: {reason}; what reached the file before the error is intact",
-            summary,
+        self.report(
+            RecordingFailed(
+                f"recording to {path} stopped: {reason}; what reached the file before the error is intact",
+                summary,
+            ),
+            exc,
         )
-        self._error.__cause__ = exc
+
+    def report(self, error: RecordingFailed, cause: BaseException | None = None) -> None:
+        """Keep an error to raise at the next call (the first one kept wins)."""
+        if cause is not None:
+            error.__cause__ = cause
+        if self._error is None:
+            self._error = error
 
     @property
     def failed(self) -> bool:
@@ -206,6 +297,7 @@ class SegmentKeeper:
             raise RecordingFailed(f"cannot open {os.fspath(path)} for writing: {exc.strerror}") from exc
         self._writer = writer
         self._summary = SegmentSummary(path=os.fspath(path), format=writer.format, started=now)
+        self._windows = {}
         if self._down_since is not None:
             self._summary.gaps.append((now, now))  # a gap open at the start; closed on reconnect
         self._trim(self._clock())  # a quiet stretch may have left older events in the buffer
@@ -217,17 +309,31 @@ class SegmentKeeper:
             self._summary.pre_roll_events = self._summary.events
         self.raise_error()
 
-    def detach(self) -> tuple[BackgroundWriter, SegmentSummary]:
-        """End the current segment: hand back its writer (to be closed by the caller) and summary."""
-        self.raise_error()
+    def discard_buffer(self) -> None:
+        """Forget the pre-roll buffer."""
+        self._buffer.clear()
+        self._buffered_bytes = 0
+
+    def detach(self, *, check: bool = True) -> tuple[BackgroundWriter, SegmentSummary]:
+        """End the current segment: hand back its writer (to be closed by the caller) and summary.
+
+        An error waiting to be reported is raised first, unless `check` is false.
+        """
+        if check:
+            self.raise_error()
         if self._writer is None or self._summary is None:
             raise RecorderStateError("not recording; call start() first")
         writer, summary = self._writer, self._summary
         self._writer = self._summary = None
         summary.stopped = self._now()
+        self._close_windows(summary)
         if self._down_since is not None and summary.gaps:
             summary.gaps[-1] = (summary.gaps[-1][0], summary.stopped)
         return writer, summary
+
+    def _close_windows(self, summary: SegmentSummary) -> None:
+        summary.windows = [(w.start_ns / 1e9, w.end_ns / 1e9) for _, w in sorted(self._windows.items())]
+        self._windows = {}
 
     def flush(self) -> None:
         """Hand what was written to the operating system (called at least once a second)."""

@@ -1,7 +1,10 @@
 """Replay a log as a fake gateway: its events re-emitted with their original timing, and the control API.
 
-Modules: `schedule` (pure timing), `state` (pure replayed state), `rpc` (pure JSON-RPC),
-`playback` (the asyncio engine), `server` (`ReplayServer`: websocket and HTTP), and
+Modules, one concern each: `schedule` (pure timing), `state` (pure replayed state and
+the gateway's answer shapes), `rpc` (JSON-RPC dispatch), `methods` (the gateway's
+methods), `readahead` (reading the log in threads), `playback` (the asyncio engine),
+`clients` (websocket clients and their bounds), `http` (the control API, aiohttp),
+`pages` (web UI and status page), `server` (`ReplayServer`, the facade), and
 `pytest_plugin` (the `pdserver_replay` fixture).
 
     with ReplayServer("run.pdlz", speed=10) as server:

@@ -1,39 +1,33 @@
 """The playback engine: one timeline over a log, sending each event to websocket clients when due.
 
-Runs on an asyncio loop. Events are read ahead while nothing is due, each is sent
-at `Schedule.due(position)` (a fixed anchor, so errors never add up), and the device
-state follows every event played. The server (`server.py`) owns the connections.
+Runs on an asyncio loop. Events come from a `ReadAhead` (a thread reading the log
+into a bounded buffer), each is sent at `Schedule.due(position)` (a fixed anchor, so
+errors never add up), and the device state follows every event played. `Source`
+says what is read; the connections are the `clients` module's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from websockets.asyncio.server import broadcast
+from typing import Any, Protocol
 
 from ..errors import PdlogkitError
 from ..events import KINDS, Event, check_kinds
 from ..log import Log
 from ..timeline import CLOCK_STEP_NS, event_time_ns
+from .readahead import ReadAhead
 from .schedule import Schedule, check_speed, positions
 from .state import STATE_KINDS, DeviceState, state_at
 
-#: A client that takes nothing for this long while playing at speed 0 is disconnected...
-STALL_TIMEOUT = 10.0
-#: ...or for this long when it holds up other clients of the same timeline that do keep up.
-STALL_OTHERS_TIMEOUT = 2.0
 #: Waits end this long before an event is due; the rest is spent yielding to the loop,
 #: because the selector's timeout granularity (1 ms, rounded up) would make sends late.
 SPIN = 0.0015
-#: Read-ahead limits: events are read from the log while nothing is due.
-LOOKAHEAD_EVENTS = 256
-LOOKAHEAD_BYTES = 1024 * 1024
 #: How often a playback at speed 0 looks for a client when it has none.
 IDLE_POLL = 0.05
 #: Lateness samples kept for `stats` (a bounded window: memory stays flat).
@@ -65,8 +59,13 @@ class Cursor:
 
 def check_window(start: float, end: float | None) -> None:
     """A valid playback window (s on the playback timeline) or ValueError."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"{name} must be a number of seconds, not {value!r}")
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number of seconds, not {value}")
     if start < 0 or (end is not None and end <= start):
-        raise ValueError(f"the window must have 0 <= start < end, not start={start}, end={end}")
+        raise ValueError(f"the window must have 0 <= start < end, not start={start:g}, end={end:g}")
 
 
 class Source:
@@ -115,6 +114,18 @@ class Source:
         self.end = None if end is None else float(end)
         self.start_ns = round(self.start * 1e9)
         self.end_ns = round((self.end if self.end is not None else max(self.duration, self.start)) * 1e9)
+        #: Every read-ahead started (those whose thread still runs), so stopping can wait for them.
+        self.feeds: set[ReadAhead] = set()
+
+    def read_ahead(self, seconds: float) -> ReadAhead:
+        """Start reading from position `seconds` in a thread of its own (call on the event loop)."""
+        feed = ReadAhead(self, seconds)
+        self.feeds.add(feed)
+        feed.ready.add_done_callback(lambda _: self._forget_dead())
+        return feed
+
+    def _forget_dead(self) -> None:
+        self.feeds = {feed for feed in self.feeds if feed.alive}
 
     def clamp(self, seconds: object) -> float:
         """A seek target in seconds from the log start, clamped into the window."""
@@ -160,60 +171,30 @@ class Source:
         items = positions(events, self.origin_ns, at_ns)
         return Cursor(items, list(itertools.islice(items, 1)), state, at_ns, reader)
 
-    def next(self, cursor: Cursor) -> tuple[int, Event] | None:
-        """The cursor's next event and its position, or None at the end."""
-        return next(cursor.items, None)
-
     def close(self, cursor: Cursor) -> None:
         """Let go of what a cursor holds open."""
         cursor.items.close()
         cursor.reader.close()
 
 
-class Sink:
-    """Sends payloads to some websocket connections, dropping those whose send buffer overflows.
+class Sink(Protocol):
+    """Where a playback sends: the connections of its timeline (`clients.Timeline`)."""
 
-    `connections()` gives the connections to send to, `drop(conn, buffered)` disconnects
-    one that is too slow; `limit` is the per-connection buffer in bytes.
-    """
-
-    def __init__(self, connections: Callable[[], list[Any]], drop: Callable[[Any, int], None], limit: int) -> None:
-        self.connections = connections
-        self._drop = drop
-        self.limit = limit
+    def connections(self) -> list[Any]:
+        """The connections events go to now."""
+        ...
 
     def send(self, payload: bytes) -> int:
         """Send to every connection with room; return how many got it."""
-        ready = []
-        for conn in self.connections():
-            transport = conn.transport
-            buffered = transport.get_write_buffer_size() if transport is not None else 0
-            if buffered and buffered + len(payload) > self.limit:
-                self._drop(conn, buffered)
-            else:
-                ready.append(conn)
-        broadcast(ready, payload)
-        return len(ready)
+        ...
 
     async def drained(self) -> None:
-        """Wait until every connection's buffer is at most half full (speed 0 backpressure)."""
-        half = self.limit // 2
-        since = time.monotonic()
-        while True:
-            connections = self.connections()
-            full = [c for c in connections if c.transport and c.transport.get_write_buffer_size() > half]
-            if not full:
-                return
-            limit = STALL_OTHERS_TIMEOUT if len(full) < len(connections) else STALL_TIMEOUT
-            if time.monotonic() - since > limit:
-                for conn in full:
-                    self._drop(conn, conn.transport.get_write_buffer_size())
-                return
-            await asyncio.sleep(0.001)
+        """Wait until the connections have taken most of what was sent (speed 0 backpressure)."""
+        ...
 
 
 class Playback:
-    """One timeline over the log: reads ahead, sends each event when due, keeps the state.
+    """One timeline over the log: takes events from its read-ahead, sends each when due, keeps the state.
 
     Runs on the event loop; control calls (`install` a seek, `set_playing`, `set_speed`)
     are made on the loop thread too.
@@ -242,16 +223,15 @@ class Playback:
         self.loop = loop
         self.finished = False
         self.state = DeviceState()
-        self._cursor: Cursor | None = None
-        self._buffer: deque[tuple[int, Event]] = deque()
-        self._buffered_bytes = 0
+        self._feed: ReadAhead | None = None
+        self._next: tuple[int, Event] | None = None  # taken from the feed, not sent yet
         self._frozen = source.start_ns  # position while not running
         self._last_pos = source.start_ns
         self._wake: asyncio.Future[None] | None = None
 
     @property
     def running(self) -> bool:
-        return self.playing and not self.waiting and not self.finished and self._cursor is not None
+        return self.playing and not self.waiting and not self.finished and self._feed is not None
 
     def position_ns(self) -> int:
         """Where the playback is, in ns from the log start."""
@@ -271,36 +251,35 @@ class Playback:
             self.schedule.start(time.monotonic(), self._frozen)
         self._poke()
 
-    def install(self, cursor: Cursor) -> None:
-        """Continue from a prepared cursor (a seek)."""
+    def install(self, feed: ReadAhead) -> None:
+        """Continue from a read-ahead whose position is found (`feed.ready` done): a seek, or the start."""
 
         def apply() -> None:
-            if self._cursor is not None:
-                self.source.close(self._cursor)
-            self._cursor = cursor
-            self._buffer.clear()
-            self._buffer.extend(cursor.head)
-            self._buffered_bytes = sum(len(e.payload) for _, e in cursor.head)
-            self.state = cursor.state
+            if self._feed is not None:
+                self._feed.close()
+            self._feed = feed
+            feed.on_data = self._poke
+            self._next = None
+            self.state = feed.state
             self.finished = False
-            self._frozen = self._last_pos = cursor.position_ns
+            self._frozen = self._last_pos = feed.position_ns
 
         was = self.running
         self._change(apply)
         if was and self.running:
-            self.schedule.start(time.monotonic(), cursor.position_ns)
+            self.schedule.start(time.monotonic(), feed.position_ns)
 
     def begin(self) -> None:
         """End the wait for the first client."""
         self._change(lambda: setattr(self, "waiting", False))
 
-    def set_playing(self, playing: bool, cursor: Cursor | None = None) -> None:
-        """Pause or resume; resuming a finished playback starts over from `cursor` (prepared off the loop)."""
-        if playing and self.finished and cursor is not None:
-            self.install(cursor)
+    def set_playing(self, playing: bool, feed: ReadAhead | None = None) -> None:
+        """Pause or resume; resuming a finished playback starts over from `feed` (a read-ahead at the start)."""
+        if playing and self.finished and feed is not None:
+            self.install(feed)
             self.error = None
-        elif cursor is not None:
-            self.source.close(cursor)
+        elif feed is not None:
+            feed.close()
         self._change(lambda: setattr(self, "playing", playing))
 
     def set_speed(self, speed: float) -> None:
@@ -312,15 +291,16 @@ class Playback:
         self._poke()
 
     def stop(self) -> None:
-        if self._cursor is not None:
-            self.source.close(self._cursor)
-            self._cursor = None
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
     def _poke(self) -> None:
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
     async def _sleep(self, delay: float | None) -> None:
+        """Sleep `delay` seconds (None: until poked); a control change or new data ends it early."""
         loop = asyncio.get_running_loop()
         self._wake = loop.create_future()
         handle = loop.call_later(delay, _resolve, self._wake) if delay is not None else None
@@ -330,25 +310,6 @@ class Playback:
             if handle is not None:
                 handle.cancel()
             self._wake = None
-
-    def _read_one(self) -> bool:
-        assert self._cursor is not None
-        item = self.source.next(self._cursor)
-        if item is None:
-            return False
-        self._buffer.append(item)
-        self._buffered_bytes += len(item[1].payload)
-        return True
-
-    def _read_ahead(self, due: float) -> None:
-        """Read events while the next send is far enough away."""
-        while (
-            len(self._buffer) < LOOKAHEAD_EVENTS
-            and self._buffered_bytes < LOOKAHEAD_BYTES
-            and due - time.monotonic() > 2 * SPIN
-            and self._read_one()
-        ):
-            pass
 
     async def run(self) -> None:
         """Play until cancelled. A log that cannot be read finishes the playback with `error` set."""
@@ -363,25 +324,30 @@ class Playback:
 
     async def _run(self) -> None:
         while True:
-            if not self.running:
+            feed = self._feed
+            if not self.running or feed is None:
                 await self._sleep(None)
                 continue
-            if not self._buffer and not self._read_one():
-                await self._at_end()
-                continue
-            pos, event = self._buffer[0]
+            item = self._next
+            if item is None:
+                item = feed.take()
+                if item is None:
+                    if feed.finished:
+                        await self._at_end()
+                    else:
+                        await self._sleep(None)  # the read-ahead pokes when events come
+                    continue
+                self._next = item
+            pos, event = item
             if pos > self.source.end_ns:
-                self._buffer.clear()
+                self._next = None
                 await self._at_end()
                 continue
             due = self.schedule.due(pos)
             wait = due - time.monotonic()
             if wait > SPIN:
-                self._read_ahead(due)
-                wait = due - time.monotonic()
-                if wait > SPIN:
-                    await self._sleep(wait - SPIN)
-                    continue
+                await self._sleep(wait - SPIN)
+                continue
             if wait > 0:
                 await asyncio.sleep(0)
                 continue
@@ -390,10 +356,9 @@ class Playback:
                     await self._sleep(IDLE_POLL)
                     continue
                 await self.sink.drained()
-                if not self.running or not self._buffer or self._buffer[0][1] is not event:
+                if not self.running or self._next is not item:
                     continue
-            self._buffer.popleft()
-            self._buffered_bytes -= len(event.payload)
+            self._next = None
             self._play(pos, event, due)
             if self.schedule.speed == 0:
                 await asyncio.sleep(0)
@@ -419,15 +384,20 @@ class Playback:
             self._frozen = self._last_pos = end
             return
         due_end = self.schedule.due(end)
-        before = self._cursor
-        cursor = await asyncio.get_running_loop().run_in_executor(None, self.source.prepare, self.source.start)
-        if self._cursor is not before:  # a seek came in meanwhile: it wins
-            self.source.close(cursor)
+        before = self._feed
+        feed = self.source.read_ahead(self.source.start)
+        try:
+            await feed.ready
+        except BaseException:
+            feed.close()
+            raise
+        if self._feed is not before:  # a seek came in meanwhile: it wins
+            feed.close()
             return
         self.stats.loops += 1
-        self.install(cursor)
+        self.install(feed)
         if self.running:
-            self.schedule.start(max(time.monotonic(), due_end), cursor.position_ns)
+            self.schedule.start(max(time.monotonic(), due_end), feed.position_ns)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

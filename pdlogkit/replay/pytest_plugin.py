@@ -24,7 +24,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pdlogkit", "pdlogkit replay server (pdserver_replay fixture)")
     group.addoption("--pdserver-replay-log", metavar="LOG", help="log the pdserver_replay fixture replays")
     group.addoption("--pdserver-replay-speed", metavar="X", type=float, help="its speed factor (default 1)")
-    group.addoption("--pdserver-replay-board", metavar="FILE", help="its board definition JSON")
+    group.addoption("--pdserver-replay-board", metavar="NAME", help="its board: a name (misl_v6) or a JSON file")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,62 +1,58 @@
 """`ReplayServer`: a fake gateway that re-emits a log over a websocket with its original timing.
 
-The event stream is a `websockets` asyncio server; the control API is the standard
-library's `ThreadingHTTPServer` in a background thread, whose requests are bridged
-into the event loop thread-safely. Timing, state and JSON-RPC live in the pure
-modules next to this one, the playback engine in `playback.py`.
+The facade over the parts next to it, all on one asyncio event loop: the playback
+engine (`playback`, reading ahead in threads of `readahead`), the websocket clients
+(`clients`), the control API over HTTP (`http`, answering `methods` through `rpc`),
+the pages (`pages`) and the board (`pdlogkit.boards`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import html
-import json
+import logging
+import math
 import os
-import socket
-import sys
 import threading
-from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 from .._loop import BackgroundLoop, LoopService
-from ..errors import ReplayError
+from ..boards import Board, load_board
+from ..errors import BoardError, ReplayError
 from ..events import check_kinds
 from ..log import Log, open_log
-from .playback import Playback, ReplayStats, Sink, Source, check_window
-from .rpc import UNAVAILABLE, Dispatcher, RpcError
+from .clients import LOG_ERROR_CODE, Clients
+from .http import ControlServer
+from .methods import GatewayMethods
+from .pages import Pages, WebApp, printable, status_page
+from .playback import Playback, ReplayStats, Source, check_window
+from .readahead import ReadAhead
+from .rpc import Dispatcher
 from .schedule import check_speed
 from .state import DeviceState
 
+logger = logging.getLogger("pdlogkit.replay")
+
+T = TypeVar("T")
+
 #: Bytes a client may have waiting in its send buffer before it is disconnected as too slow.
 DEFAULT_CLIENT_BUFFER = 8 * 1024 * 1024
-#: Close code and reason sent to a client that overflows its buffer.
-SLOW_CLIENT_CODE = 1008
-#: Close code sent to clients when the log cannot be read further (corrupt, vanished).
-LOG_ERROR_CODE = 1011
-#: Seconds the control API waits on a client's socket before giving up on a request.
-REQUEST_TIMEOUT = 10.0
-#: Largest request body the control API accepts.
-MAX_REQUEST = 1 << 20
+#: Pending connections the event stream's listening socket queues.
+WS_BACKLOG = 1024
+#: Longest a control call from another thread waits for the loop: a seek in a large classic log
+#: without an index reads it from the start.
+CONTROL_TIMEOUT = 600.0
+#: Longest `stop()` waits for reading threads to notice (each is inside one read at most).
+READER_JOIN_TIMEOUT = 30.0
 
 
-def load_board(board: str | os.PathLike[str] | dict[str, Any] | None) -> dict[str, Any] | None:
-    """A board definition: a dict as given, or loaded from a JSON file (ReplayError if unreadable)."""
-    if board is None or isinstance(board, dict):
-        return board
-    path = os.fspath(board)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise ReplayError(f"cannot read board definition {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ReplayError(f"board definition {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ReplayError(f"board definition {path} is not a JSON object")
-    return data
+def check_port(port: object, what: str) -> int:
+    """A TCP port number (0: a free one) or ValueError."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"{what} must be a port number from 0 to 65535 (0: a free one), not {port!r}")
+    return port
 
 
 class ReplayServer(LoopService):
@@ -68,10 +64,14 @@ class ReplayServer(LoopService):
         with ReplayServer("run.pdlz", speed=10, per_client=True) as server:
             client = MyDashboard(server.ws_url, server.rpc_url)
 
-    By default all clients share one timeline (like the real gateway), which starts
-    when the first client connects (`wait=False`: at once; `paused=True`: on
-    `playback_enable(true)`). With `per_client=True` every client gets its own
-    playback from `start`. Control methods are thread-safe.
+    Like the gateway, it plays from the moment it starts, whether or not anyone
+    listens (`wait=True`: from the first client; `paused=True`: on
+    `playback_enable(true)`); all clients share one timeline. With `per_client=True`
+    every client gets its own playback from `start`. `board` is a `Board`, a board
+    definition dict, or a name or path as `--board` takes it; without one, the board
+    the log's metadata holds, else `fallback_board` (a name). `web_ui` is a folder or
+    a `.tar.gz` served at `GET /`. Bad option values raise ValueError; control
+    methods are thread-safe.
     """
 
     thread_name = "pdlogkit-replay"
@@ -91,26 +91,33 @@ class ReplayServer(LoopService):
         end: float | None = None,
         kinds: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        wait: bool = True,
+        wait: bool = False,
         paused: bool = False,
-        board: str | os.PathLike[str] | dict[str, Any] | None = None,
+        board: Board | dict[str, Any] | str | os.PathLike[str] | None = None,
+        fallback_board: str | None = None,
+        web_ui: str | os.PathLike[str] | None = None,
         client_buffer: int = DEFAULT_CLIENT_BUFFER,
         close_timeout: float = 2.0,
     ) -> None:
         self.speed = check_speed(speed)
-        if client_buffer <= 0:
-            raise ValueError(f"client_buffer must be > 0 bytes, not {client_buffer}")
+        if isinstance(client_buffer, bool) or not isinstance(client_buffer, int) or client_buffer <= 0:
+            raise ValueError(f"client_buffer must be a whole number of bytes > 0, not {client_buffer!r}")
+        if not isinstance(close_timeout, int | float) or not 0 < close_timeout < math.inf:
+            raise ValueError(f"close_timeout must be a number of seconds > 0, not {close_timeout!r}")
         check_kinds(kinds, "kinds")  # bad options fail here, before anything is opened
         check_kinds(exclude, "exclude")
         check_window(start, end)
         self.host = host
-        self.ws_port = ws_port
-        self.http_port = http_port
+        self.ws_port = check_port(ws_port, "ws_port")
+        self.http_port = check_port(http_port, "http_port")
         self.per_client = per_client
         self.loop = loop
         self.client_buffer = client_buffer
-        self.close_timeout = close_timeout
-        self.board = load_board(board)
+        self.close_timeout = float(close_timeout)
+        self.board: Board | None = _board(board)
+        self.board_missing = "no board definition: start the replay with a board (--board NAME or FILE.json)"
+        self._fallback_board = fallback_board
+        self._web_ui_path = web_ui
         self.stats = ReplayStats()
         self._log_arg = log
         self._window = (start, end, kinds, exclude)
@@ -121,15 +128,14 @@ class ReplayServer(LoopService):
         self._source: Source | None = None
         self._main: Playback | None = None  # broadcast timeline, or the per-client template
         self._playbacks: list[Playback] = []  # per-client timelines, oldest first
-        self._clients: set[Any] = set()
+        self._clients = Clients(self.stats, limit=client_buffer, close_timeout=self.close_timeout)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._threads: set[threading.Thread] = set()
         self._ws_server: Any = None
-        self._http: ThreadingHTTPServer | None = None
-        self._http_thread: threading.Thread | None = None
-        self._requests: set[socket.socket] = set()  # sockets of the control API's open requests
+        self._http: ControlServer | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._background: BackgroundLoop | None = None
-        self.dispatcher = Dispatcher(self._rpc_methods())
+        self.dispatcher = Dispatcher(GatewayMethods(self).table())
 
     # --- addresses -------------------------------------------------------
 
@@ -161,7 +167,7 @@ class ReplayServer(LoopService):
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the log, start listening on both ports and get the playback ready."""
+        """Open the log, start listening on both ports and start playing (unless waiting or paused)."""
         try:
             await self._start()
         except BaseException:
@@ -172,20 +178,22 @@ class ReplayServer(LoopService):
         from websockets.asyncio.server import serve
 
         self._aloop = asyncio.get_running_loop()
-        await self._aloop.run_in_executor(None, self._open)
-        assert self._source is not None
-        cursor = await self._aloop.run_in_executor(None, self._source.prepare, self._source.start)
+        web_ui = await self._in_thread(self._open)
+        source = self._source
+        assert source is not None
+        feed = source.read_ahead(source.start)
+        await feed.ready
         self._main = Playback(
-            self._source,
-            Sink(lambda: list(self._clients), self._drop_slow, self.client_buffer),
+            source,
+            self._clients.timeline(),
             self.stats,
             speed=self.speed,
             playing=self._playing,
             waiting=self._wait,
             loop=self.loop,
-            on_error=lambda reason: self._close_all(list(self._clients), reason),
+            on_error=lambda reason: self._close_all(list(self._clients.open), reason),
         )
-        self._main.install(cursor)
+        self._main.install(feed)
         try:
             self._ws_server = await serve(
                 self._handle,
@@ -193,21 +201,28 @@ class ReplayServer(LoopService):
                 self.ws_port,
                 compression=None,
                 max_size=1 << 16,
+                ping_interval=None,  # as the gateway: no pings; a client that stops reading meets the buffer bound
                 close_timeout=self.close_timeout,
+                backlog=WS_BACKLOG,
             )
         except OSError as exc:
             raise ReplayError(f"cannot serve events on {self.host}:{self.ws_port}: {exc.strerror or exc}") from None
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
+        self._http = ControlServer(self.dispatcher, Pages(self._status_page, web_ui), self.host, self.http_port)
         try:
-            self._start_http()
+            await self._http.start()
         except OSError as exc:
             raise ReplayError(
                 f"cannot serve the control API on {self.host}:{self.http_port}: {exc.strerror or exc}"
             ) from None
+        self.http_port = self._http.port
+        self._spawn(self._clients.sweep())
         if not self.per_client:
             self._spawn(self._main.run())
 
-    def _open(self) -> None:
+    def _open(self) -> WebApp | None:
+        """Blocking start-up work, in a thread: the web UI, the log, its board and the playback window."""
+        web_ui = WebApp.load(self._web_ui_path) if self._web_ui_path is not None else None
         if isinstance(self._log_arg, Log):
             self._log = self._log_arg
         else:
@@ -215,35 +230,89 @@ class ReplayServer(LoopService):
             self._own_log = True
         start, end, kinds, exclude = self._window
         self._source = Source(self._log, start, end, kinds, exclude)
+        if start > 0 and start >= self._source.duration:
+            raise ReplayError(
+                f"the window starts at {start:g} s, past the log's end: "
+                f"{printable(os.path.basename(self._log.path))} spans 0 to {self._source.duration:.3f} s"
+            )
+        if self.board is None:
+            self.board = self._log_board()
+        if self.board is None and self._fallback_board is not None:
+            self.board = load_board(self._fallback_board)
+        return web_ui
+
+    def _log_board(self) -> Board | None:
+        """The board a container log's metadata holds (recorded in the gateway's answer shape), if any."""
+        assert self._log is not None
+        definition = self._log.metadata.get("board")
+        if definition is None:
+            return None
+        try:
+            return Board(definition, f"{printable(self._log.path)} metadata")
+        except BoardError as exc:
+            self.board_missing = f"no board definition: the log's is not valid ({exc}); give one with --board"
+            return None
 
     async def stop(self) -> None:
-        """Stop playing, close every connection and both servers."""
+        """Stop playing, close every connection and both servers; no thread or task of the server outlives it."""
         if self._http is not None:
             http, self._http = self._http, None
-            await asyncio.get_running_loop().run_in_executor(None, http.shutdown)
-            http.server_close()
-            for sock in list(self._requests):  # requests still being read or answered
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            await http.stop()
         if self._ws_server is not None:
-            self._ws_server.close()
-            await self._ws_server.wait_closed()
-            self._ws_server = None
+            server, self._ws_server = self._ws_server, None
+            server.close(close_connections=False)
+            await self._clients.close()  # abort: nobody waits for clients to read their queues
+            await server.wait_closed()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for playback in [self._main, *self._playbacks]:
             if playback is not None:
                 playback.stop()
+        await self._join_readers()
         if self._own_log and self._log is not None:
             self._log.close()
             self._own_log = False
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+    async def _join_readers(self) -> None:
+        """Wait for every reading thread (read-ahead and start-up) to end."""
+        feeds: set[ReadAhead] = self._source.feeds if self._source is not None else set()
+        for feed in feeds:
+            feed.close()
+        deadline = time.monotonic() + READER_JOIN_TIMEOUT
+        while time.monotonic() < deadline:
+            alive = [f for f in feeds if f.alive] + [t for t in self._threads if t.is_alive()]
+            if not alive:
+                return
+            await asyncio.sleep(0.005)
+        logger.warning("reading threads still busy after %g s", READER_JOIN_TIMEOUT)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        """Run blocking work in a thread of the server's own (joined by `stop()`), not the loop's executor."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def work() -> None:
+            try:
+                result = fn()
+            except BaseException as exc:
+                _settle(loop, future, exc, None)
+            else:
+                _settle(loop, future, None, result)
+
+        thread = threading.Thread(target=work, name="pdlogkit-replay-open", daemon=True)
+        self._threads.add(thread)
+        thread.start()
+        try:
+            return await future
+        finally:
+            self._threads = {t for t in self._threads if t.is_alive()}
 
     # --- clients ---------------------------------------------------------
 
@@ -251,101 +320,74 @@ class ReplayServer(LoopService):
         from websockets.exceptions import ConnectionClosed
 
         self.stats.clients_served += 1
+        logger.info("client %s connected", conn.remote_address)
         playback = None
         task = None
-        if self.per_client:
-            assert self._source is not None and self._main is not None
-            cursor = await asyncio.get_running_loop().run_in_executor(None, self._source.prepare, self._source.start)
-            playback = Playback(
-                self._source,
-                Sink(lambda: [conn] if conn in self._clients else [], self._drop_slow, self.client_buffer),
-                self.stats,
-                speed=self._main.schedule.speed,
-                playing=self._main.playing,
-                waiting=False,
-                loop=self.loop,
-                on_error=lambda reason: self._close_all([conn], reason),
-            )
-            playback.install(cursor)
-            self._playbacks.append(playback)
-        self._clients.add(conn)
-        if playback is not None:
-            task = self._spawn(playback.run())
-        elif self._main is not None and self._main.waiting:
-            self._main.begin()
         try:
-            async for _ in conn:  # clients send nothing; whatever they send is dropped
-                pass
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(conn)
+            if self.per_client:
+                playback = await self._own_playback(conn)
+            self._clients.add(conn)
             if playback is not None:
-                self._playbacks.remove(playback)
+                self._playbacks.append(playback)
+                task = self._spawn(playback.run())
+            elif self._main is not None and self._main.waiting:
+                self._main.begin()
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in conn:  # clients send nothing; whatever they send is read and dropped
+                    pass
+        finally:
+            self._clients.remove(conn)
+            if playback is not None:
+                if playback in self._playbacks:
+                    self._playbacks.remove(playback)
                 playback.stop()
             if task is not None:
                 task.cancel()
+            logger.info("client %s left", conn.remote_address)
+
+    async def _own_playback(self, conn: Any) -> Playback:
+        """A per-client timeline from `start`, for one connection."""
+        assert self._source is not None and self._main is not None
+        feed = self._source.read_ahead(self._source.start)
+        try:
+            await feed.ready
+        except BaseException:
+            feed.close()
+            raise
+        playback = Playback(
+            self._source,
+            self._clients.timeline(lambda: [conn]),
+            self.stats,
+            speed=self._main.schedule.speed,
+            playing=self._main.playing,
+            waiting=False,
+            loop=self.loop,
+            on_error=lambda reason: self._close_all([conn], reason),
+        )
+        playback.install(feed)
+        return playback
 
     def _close_all(self, conns: list[Any], reason: str) -> None:
         """Close connections because the log cannot be played further (1011, with the reason)."""
         if self._log is not None:  # the file's name is enough: a close reason holds 123 bytes
             reason = reason.replace(self._log.path, os.path.basename(self._log.path))
-        text = f"cannot replay the log: {reason}"
-        data = text.encode()
-        if len(data) > 123:  # a close reason must fit in a control frame
-            text = data[:120].decode(errors="ignore") + "..."
-        for conn in conns:
-            self._clients.discard(conn)
-            self._spawn(conn.close(LOG_ERROR_CODE, text))
+        self._clients.close_with(conns, LOG_ERROR_CODE, printable(f"cannot replay the log: {reason}"))
 
-    def _drop_slow(self, conn: Any, buffered: int) -> None:
-        """Disconnect a client that overflowed its buffer, with a reason it can read."""
-        if conn not in self._clients:
-            return
-        self._clients.discard(conn)
-        self.stats.slow_clients_dropped += 1
-        reason = f"client too slow: {buffered} bytes waiting, limit {self.client_buffer}"
-        self._spawn(conn.close(SLOW_CLIENT_CODE, reason))
-
-    # --- control (thread-safe) -------------------------------------------
+    # --- control, on the loop ----------------------------------------------
 
     def _timelines(self) -> list[Playback]:
-        assert self._main is not None, "the server is not started"
+        if self._main is None:
+            raise ReplayError("the replay server is not started")
         return [self._main, *self._playbacks]
 
-    def _current(self) -> Playback:
-        """The timeline the state methods answer from: the newest client's in per-client mode."""
-        timelines = self._timelines()
-        return timelines[-1]
+    def current_state(self) -> DeviceState:
+        """The state the control methods answer from: the newest client's timeline in per-client mode."""
+        return self._timelines()[-1].state
 
-    def _on_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Call `fn` on the event loop thread and return its result."""
-        loop = self._aloop
-        if loop is None:
-            raise ReplayError("the replay server is not started")
-        try:
-            if asyncio.get_running_loop() is loop:
-                return fn(*args)
-        except RuntimeError:
-            pass
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-        def call() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        loop.call_soon_threadsafe(call)
-        return future.result(timeout=30)
-
-    def status(self) -> dict[str, Any]:
-        """Playback status: time (s from the log start), duration, playing, speed, clients, ..."""
-        return self._on_loop(self._status)
-
-    def _status(self) -> dict[str, Any]:
+    def status_now(self) -> dict[str, Any]:
+        """The playback status (call on the loop; `status()` from any thread)."""
         assert self._source is not None
-        playback = self._current()
+        playback = self._timelines()[-1]
         return {
             "time": playback.position_ns() / 1e9,
             "duration": self._source.duration,
@@ -356,259 +398,144 @@ class ReplayServer(LoopService):
             "error": playback.error,
             "speed": playback.schedule.speed,
             "clients": len(self._clients),
+            "connections": self._clients.held,
             "per_client": self.per_client,
             "loop": self.loop,
             "start": self._source.start,
             "end": self._source.end_ns / 1e9,
             "events_sent": self.stats.events_sent,
             "bytes_sent": self.stats.bytes_sent,
+            "clients_served": self.stats.clients_served,
             "slow_clients_dropped": self.stats.slow_clients_dropped,
             "loops": self.stats.loops,
         }
 
-    def seek(self, seconds: float) -> dict[str, Any]:
+    async def seek_async(self, seconds: float) -> dict[str, Any]:
         """Continue every timeline from `seconds` after the log start (clamped to the window)."""
-        if self._source is None:
-            raise ReplayError("the replay server is not started")
-        source = self._source
-        target = source.clamp(seconds)
-        count = self._on_loop(lambda: len(self._timelines()))
-        cursors = [source.prepare(target) for _ in range(count)]  # blocking I/O, off the loop
-
-        def install() -> dict[str, Any]:
-            for playback in self._timelines():
-                if not cursors:  # a client joined meanwhile: it keeps its own start
-                    break
-                playback.install(cursors.pop())
-            for cursor in cursors:
-                source.close(cursor)
-            return self._status()
-
-        return self._on_loop(install)
-
-    def set_playing(self, playing: bool) -> dict[str, Any]:
-        """Pause (False) or resume (True) playback."""
-        if not isinstance(playing, bool):
-            raise ValueError(f"expected true or false, not {playing!r}")
-
         source = self._source
         if source is None:
             raise ReplayError("the replay server is not started")
-        # Finished timelines start over: their cursors are prepared here, off the loop.
-        count = self._on_loop(lambda: sum(p.finished for p in self._timelines())) if playing else 0
-        cursors = [source.prepare(source.start) for _ in range(count)]
+        target = source.clamp(seconds)
+        timelines = self._timelines()
+        feeds = [source.read_ahead(target) for _ in timelines]
+        try:
+            await asyncio.gather(*(feed.ready for feed in feeds))
+        except BaseException:
+            for feed in feeds:
+                feed.close()
+            raise
+        for playback, feed in zip(timelines, feeds, strict=True):
+            if playback is self._main or playback in self._playbacks:
+                playback.install(feed)
+            else:  # its client left meanwhile
+                feed.close()
+        return self.status_now()
 
-        def apply() -> dict[str, Any]:
-            self._playing = playing
-            for playback in self._timelines():
-                playback.set_playing(playing, cursors.pop() if playback.finished and cursors else None)
-            for cursor in cursors:
-                source.close(cursor)
-            return self._status()
+    async def set_playing_async(self, playing: bool) -> dict[str, Any]:
+        """Pause (False) or resume (True) every timeline; a finished one starts over."""
+        if not isinstance(playing, bool):
+            raise ValueError(f"expected true or false, not {playing!r}")
+        source = self._source
+        if source is None:
+            raise ReplayError("the replay server is not started")
+        restarts = {id(p): source.read_ahead(source.start) for p in self._timelines() if playing and p.finished}
+        try:
+            await asyncio.gather(*(feed.ready for feed in restarts.values()))
+        except BaseException:
+            for feed in restarts.values():
+                feed.close()
+            raise
+        self._playing = playing
+        for playback in self._timelines():
+            playback.set_playing(playing, restarts.pop(id(playback), None))
+        for feed in restarts.values():
+            feed.close()
+        return self.status_now()
 
-        return self._on_loop(apply)
+    def set_speed_async(self, speed: float) -> dict[str, Any]:
+        """Change the speed factor of every timeline (0: as fast as the clients take it)."""
+        speed = check_speed(speed)
+        self.speed = speed
+        for playback in self._timelines():
+            playback.set_speed(speed)
+        return self.status_now()
+
+    # --- control from any thread ------------------------------------------
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` (a function, or a coroutine function) on the server's loop and return its result."""
+        loop = self._aloop
+        if loop is None:
+            raise ReplayError("the replay server is not started")
+
+        async def call() -> Any:
+            result = fn()
+            return await result if asyncio.iscoroutine(result) else result
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise ReplayError("on the server's own loop, use the *_async methods (or await to_thread)")
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(CONTROL_TIMEOUT)
+
+    def status(self) -> dict[str, Any]:
+        """Playback status: time (s from the log start), duration, playing, speed, clients, counters."""
+        return self._call(self.status_now)
+
+    def seek(self, seconds: float) -> dict[str, Any]:
+        """Continue every timeline from `seconds` after the log start (clamped to the window)."""
+        return self._call(lambda: self.seek_async(seconds))
+
+    def set_playing(self, playing: bool) -> dict[str, Any]:
+        """Pause (False) or resume (True) playback."""
+        return self._call(lambda: self.set_playing_async(playing))
 
     def set_speed(self, speed: float) -> dict[str, Any]:
         """Change the speed factor (0: as fast as the clients take it)."""
-        speed = check_speed(speed)
-
-        def apply() -> dict[str, Any]:
-            self.speed = speed
-            for playback in self._timelines():
-                playback.set_speed(speed)
-            return self._status()
-
-        return self._on_loop(apply)
+        return self._call(lambda: self.set_speed_async(speed))
 
     def schedule(self) -> tuple[float, float, float]:
         """The current timeline's anchor: (monotonic s, log position s, speed); position p is due at
         `anchor + (p - position) / speed`. For measuring timing from outside (benchmarks)."""
 
         def read() -> tuple[float, float, float]:
-            schedule = self._current().schedule
+            schedule = self._timelines()[-1].schedule
             return schedule.anchor, schedule.anchor_pos / 1e9, schedule.speed
 
-        return self._on_loop(read)
+        return self._call(read)
 
     def lateness(self) -> list[float]:
         """A snapshot of the send lateness samples (s), taken on the event loop that adds to them."""
-        return self._on_loop(lambda: list(self.stats.lateness))
+        return self._call(lambda: list(self.stats.lateness))
 
     def state(self) -> DeviceState:
-        """The replayed device state at the current playback time."""
-        return self._on_loop(lambda: DeviceState(self._current().state.latest))
-
-    # --- control API -----------------------------------------------------
-
-    def _rpc_methods(self) -> dict[str, Callable[..., Any]]:
-        def get_board_definition() -> Any:
-            """The board definition given with --board."""
-            if self.board is None:
-                raise RpcError(UNAVAILABLE, "no board definition: start the replay with a board (--board FILE.json)")
-            return self.board
-
-        def get_parameter_definitions() -> Any:
-            """Device parameters: none when replaying."""
-            return {"parameters": []}
-
-        def get_scan_capacitance() -> Any:
-            """Raw and calibrated capacitance of every electrode, from the latest scan_capacitance."""
-            return self.state().scan_capacitance()
-
-        def get_bulk_capacitance() -> Any:
-            """Calibrated capacitance of every electrode (older name)."""
-            return self.state().bulk_capacitance()
-
-        def get_group_capacitance() -> Any:
-            """Raw and calibrated capacitance of each group, from the latest group_capacitance."""
-            return self.state().group_capacitance()
-
-        def get_active_capacitance() -> Any:
-            """Calibrated active capacitance, from the latest active_capacitance."""
-            return self.state().active_capacitance()
-
-        def get_electrode_pins() -> Any:
-            """The 128 electrode pins (booleans) of the latest electrode_state."""
-            return self.state().electrode_pins()
-
-        def get_temperatures() -> Any:
-            """Temperatures from the latest temperature_control."""
-            return self.state().temperatures()
-
-        def get_hv_supply_voltage() -> Any:
-            """High-voltage supply from the latest hv_regulator."""
-            return self.state().hv_supply_voltage()
-
-        def playback_seek(seconds: float) -> Any:
-            """Continue playback from `seconds` after the log start."""
-            return self.seek(seconds)
-
-        def playback_enable(enable: bool) -> Any:
-            """Resume (true) or pause (false) playback."""
-            return self.set_playing(enable)
-
-        def playback_speed(speed: float) -> Any:
-            """Set the speed factor (1: real time, 0: as fast as clients take it)."""
-            return self.set_speed(speed)
-
-        def playback_status() -> Any:
-            """time, duration, playing, speed, clients and counters."""
-            return self.status()
-
-        methods = [
-            get_board_definition,
-            get_parameter_definitions,
-            get_scan_capacitance,
-            get_bulk_capacitance,
-            get_group_capacitance,
-            get_active_capacitance,
-            get_electrode_pins,
-            get_temperatures,
-            get_hv_supply_voltage,
-            playback_seek,
-            playback_enable,
-            playback_speed,
-            playback_status,
-        ]
-        return {fn.__name__: fn for fn in methods}
-
-    def _start_http(self) -> None:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "pdlogkit-replay"
-            timeout = REQUEST_TIMEOUT  # a client that stops sending mid-request is let go
-
-            def setup(self) -> None:
-                super().setup()
-                server._requests.add(self.request)
-
-            def finish(self) -> None:
-                server._requests.discard(self.request)
-                with contextlib.suppress(OSError):
-                    super().finish()
-
-            def log_message(self, format: str, *args: Any) -> None:  # the replay is quiet
-                pass
-
-            def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Access-Control-Allow-Origin", "*")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def do_OPTIONS(self) -> None:  # CORS preflight, for dashboards in a browser
-                self.send_response(204)
-                self.send_header("Access-Control-Allow-Origin", "*")
-                self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-                self.send_header("Access-Control-Allow-Headers", "Content-Type")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/rpc/map":
-                    self._reply(200, json.dumps(server.dispatcher.describe()).encode())
-                elif path == "/":
-                    self._reply(200, server._status_page(), "text/html; charset=utf-8")
-                else:
-                    self._reply(404, json.dumps({"error": f"no such page: {path}"}).encode())
-
-            do_HEAD = do_GET
-
-            def do_POST(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path != "/rpc":
-                    self._reply(404, json.dumps({"error": f"no such endpoint: {path}; use POST /rpc"}).encode())
-                    return
-                try:
-                    length = int(self.headers.get("Content-Length", ""))
-                except ValueError:
-                    length = -1
-                if length < 0 or length > MAX_REQUEST:
-                    self.close_connection = True
-                    answer = {"jsonrpc": "2.0", "id": None}
-                    answer["error"] = {"code": -32600, "message": "invalid request: need a Content-Length <= 1 MB"}
-                    self._reply(200, json.dumps(answer).encode())
-                    return
-                body = self.rfile.read(length)
-                response = server.dispatcher.handle(body)
-                if response is None:
-                    self._reply(204, b"")
-                else:
-                    self._reply(200, response)
-
-        self._http = _HttpServer((self.host, self.http_port), Handler)
-        self._http.daemon_threads = True
-        self.http_port = self._http.server_address[1]
-        self._http_thread = threading.Thread(
-            target=self._http.serve_forever, args=(0.1,), name="pdlogkit-replay-http", daemon=True
-        )
-        self._http_thread.start()
+        """The replayed device state at the current playback time (a snapshot)."""
+        return self._call(lambda: self.current_state().copy())
 
     def _status_page(self) -> bytes:
-        status = self.status()
-        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in status.items())
-        log = html.escape(self._log.path if self._log is not None else "")
-        page = (
-            "<!doctype html><meta charset=utf-8><title>pdlogkit replay</title>"
-            f"<h1>pdlogkit replay</h1><p>{log}</p><table>{rows}</table>"
-            f"<p>Events: <code>{html.escape(self.ws_url)}</code>; control: <code>POST /rpc</code>, "
-            "methods at <a href=/rpc/map>/rpc/map</a>.</p>"
-        )
-        return page.encode()
+        return status_page(self.status_now(), self._log.path if self._log is not None else "", self.ws_url)
 
 
-class _HttpServer(ThreadingHTTPServer):
-    """The control API's server: a client that resets its connection is no error to report."""
+def _board(board: Board | dict[str, Any] | str | os.PathLike[str] | None) -> Board | None:
+    if board is None or isinstance(board, Board):
+        return board
+    if isinstance(board, dict):
+        return Board(board, "the board definition given")
+    return load_board(board)
 
-    daemon_threads = True
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+def _settle(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], error: BaseException | None, value: Any
+) -> None:
+    def settle() -> None:
+        if future.done():
             return
-        super().handle_error(request, client_address)
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(settle)

@@ -1,11 +1,14 @@
 """The replayed device state, pure: the latest event of each kind and the RPC answers built from it.
 
-The answers have exactly the shapes the gateway's control API gives (see the
-protocol notes): plain JSON numbers, lists and booleans.
+The answers have exactly the shapes the live gateway's control API gives (see the
+protocol notes): plain JSON numbers, lists and booleans, integers where it answers
+integers. Before the first event of a kind, a method answers what the gateway answers
+before the device first reports (0.0, [], all pins off, not connected): never null.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..events import Event
@@ -20,85 +23,138 @@ STATE_KINDS: frozenset[str] = frozenset(
         "active_capacitance",
         "temperature_control",
         "hv_regulator",
+        "device_info",
     }
 )
 
-#: Electrodes on the board (the length of `get_electrode_pins`).
+#: Electrode pins on the board (the length of every pin vector).
 ELECTRODES = 128
-#: How far back (s) the first look for the state before a seek point goes; it doubles until the log start.
+#: Drive groups and capacitance scan groups the gateway reports in `get_electrode_pins`.
+DRIVE_GROUPS = 2
+SCAN_GROUPS = 5
+#: Duty cycle given to an old log's plain `electrodes` vector: the old gateway drove them fully.
+FULL_DUTY_CYCLE = 255
+#: How far back (s) the first look for the state before a seek point goes; it grows until the log start.
 FIRST_LOOKBACK = 2.0
 
 
-def _floats(values: Any) -> list[float]:
-    return [float(v) for v in values]
+def _float(value: float) -> float:
+    return float(value)
+
+
+def _count(value: float) -> int | None:
+    """An ADC count, stored as a float in the log, as the JSON integer the gateway answers (None if not finite)."""
+    return round(value) if math.isfinite(value) else None
+
+
+def _pins(values: Any) -> list[bool]:
+    pins = [bool(v) for v in values[:ELECTRODES]]
+    return pins + [False] * (ELECTRODES - len(pins))
 
 
 class DeviceState:
     """The latest event of each state kind, and the control API's answers from them.
 
-    A method whose kind has not been replayed yet answers None (JSON null), as
-    the gateway does before the device reports.
+    Answers are built once per event and kept, so a burst of calls costs one build.
     """
 
     def __init__(self, latest: dict[str, Event] | None = None) -> None:
         self.latest: dict[str, Event] = dict(latest or {})
+        self._answers: dict[str, tuple[Event | None, Any]] = {}
 
     def update(self, event: Event) -> None:
         """Take in a replayed event (other kinds than the state kinds are ignored)."""
         if event.kind in STATE_KINDS:
             self.latest[event.kind] = event
 
-    def _message(self, kind: str) -> Any:
+    def copy(self) -> DeviceState:
+        """A snapshot that later updates leave alone."""
+        return DeviceState(self.latest)
+
+    def _answer(self, name: str, kind: str, build: Any, default: Any) -> Any:
         event = self.latest.get(kind)
-        return None if event is None else getattr(event.message, kind)
+        cached = self._answers.get(name)
+        if cached is None or cached[0] is not event:
+            value = default() if event is None else build(getattr(event.message, kind))
+            cached = self._answers[name] = (event, value)
+        return cached[1]
 
-    def scan_capacitance(self) -> dict[str, list[float]] | None:
-        """`get_scan_capacitance`: raw and calibrated values of every electrode."""
-        msg = self._message("scan_capacitance")
-        if msg is None:
-            return None
-        return {
-            "raw": [float(m.raw) for m in msg.measurements],
-            "calibrated": [float(m.capacitance) for m in msg.measurements],
-        }
+    def scan_capacitance(self) -> dict[str, list[Any]]:
+        """`get_scan_capacitance`: raw ADC counts (integers) and calibrated values of every electrode."""
+        return self._answer(
+            "scan",
+            "scan_capacitance",
+            lambda msg: {
+                "raw": [_count(m.raw) for m in msg.measurements],
+                "calibrated": [_float(m.capacitance) for m in msg.measurements],
+            },
+            lambda: {"raw": [], "calibrated": []},
+        )
 
-    def bulk_capacitance(self) -> list[float] | None:
+    def bulk_capacitance(self) -> list[float]:
         """`get_bulk_capacitance`: the calibrated scan values alone (the older name)."""
-        scan = self.scan_capacitance()
-        return None if scan is None else scan["calibrated"]
+        return self.scan_capacitance()["calibrated"]
 
-    def group_capacitance(self) -> dict[str, list[float]] | None:
-        """`get_group_capacitance`: raw and calibrated values of every capacitance group."""
-        msg = self._message("group_capacitance")
-        if msg is None:
-            return None
-        return {"raw": _floats(msg.raw_measurements), "calibrated": _floats(msg.measurements)}
+    def group_capacitance(self) -> dict[str, list[Any]]:
+        """`get_group_capacitance`: raw counts (integers) and calibrated values of every capacitance group."""
+        return self._answer(
+            "group",
+            "group_capacitance",
+            lambda msg: {
+                "raw": [_count(v) for v in msg.raw_measurements],
+                "calibrated": [_float(v) for v in msg.measurements],
+            },
+            lambda: {"raw": [], "calibrated": []},
+        )
 
-    def active_capacitance(self) -> float | None:
-        """`get_active_capacitance`: the calibrated active capacitance."""
-        msg = self._message("active_capacitance")
-        return None if msg is None else float(msg.calibrated)
+    def active_capacitance(self) -> float:
+        """`get_active_capacitance`: the calibrated active capacitance (0.0 before the first reading)."""
+        return self._answer("active", "active_capacitance", lambda msg: float(msg.calibrated), lambda: 0.0)
 
-    def electrode_pins(self) -> list[bool] | None:
-        """`get_electrode_pins`: the energized electrodes (drive group 0 when `electrodes` is empty)."""
-        msg = self._message("electrode_state")
-        if msg is None:
-            return None
-        if msg.electrodes:
-            return [bool(e) for e in msg.electrodes]
-        if msg.drive_groups:
-            return [bool(e) for e in msg.drive_groups[0].electrodes]
-        return [False] * ELECTRODES  # nothing driven
+    def electrode_pins(self) -> dict[str, list[dict[str, Any]]]:
+        """`get_electrode_pins`: the pins and duty cycle of each drive group, the pins and setting of each
+        scan group. An old log's `electrodes` vector is drive group 0."""
+        return self._answer("pins", "electrode_state", _electrode_pins, lambda: _electrode_pins(None))
 
-    def temperatures(self) -> list[float] | None:
-        """`get_temperatures`: the latest temperatures."""
-        msg = self._message("temperature_control")
-        return None if msg is None else _floats(msg.temperatures)
+    def temperatures(self) -> list[float]:
+        """`get_temperatures`: the latest temperatures ([] before the first reading)."""
+        return self._answer(
+            "temperatures", "temperature_control", lambda msg: list(map(_float, msg.temperatures)), list
+        )
 
-    def hv_supply_voltage(self) -> float | None:
-        """`get_hv_supply_voltage`: the latest high-voltage supply reading."""
-        msg = self._message("hv_regulator")
-        return None if msg is None else float(msg.voltage)
+    def hv_supply_voltage(self) -> float:
+        """`get_hv_supply_voltage`: the latest high-voltage supply reading (0.0 before the first)."""
+        return self._answer("hv", "hv_regulator", lambda msg: float(msg.voltage), lambda: 0.0)
+
+    def device_info(self) -> dict[str, Any]:
+        """`get_device_info`: the latest device_info (not connected before the first)."""
+        return self._answer(
+            "device",
+            "device_info",
+            lambda msg: {
+                "connected": bool(msg.connected),
+                "serial_number": str(msg.serial_number),
+                "software_version": str(msg.software_version),
+            },
+            lambda: {"connected": False, "serial_number": "", "software_version": ""},
+        )
+
+    def scan_gains(self) -> list[bool]:
+        """`get_scan_gains`: a log holds no gains: every electrode on high gain (false), as the gateway starts."""
+        return [False] * ELECTRODES
+
+
+def _electrode_pins(msg: Any) -> dict[str, list[dict[str, Any]]]:
+    drive: list[dict[str, Any]] = []
+    scan: list[dict[str, Any]] = []
+    if msg is not None:
+        drive = [{"pins": _pins(g.electrodes), "duty_cycle": int(g.setting)} for g in msg.drive_groups[:DRIVE_GROUPS]]
+        scan = [{"pins": _pins(g.electrodes), "setting": int(g.setting)} for g in msg.scan_groups[:SCAN_GROUPS]]
+        if not msg.drive_groups and msg.electrodes:  # an old gateway's log: one vector of driven pins
+            drive = [{"pins": _pins(msg.electrodes), "duty_cycle": FULL_DUTY_CYCLE}]
+    drive += [{"pins": [False] * ELECTRODES, "duty_cycle": 0} for _ in range(DRIVE_GROUPS - len(drive))]
+    scan += [{"pins": [False] * ELECTRODES, "setting": 0} for _ in range(SCAN_GROUPS - len(scan))]
+    return {"drive_groups": drive, "scan_groups": scan}
 
 
 def state_at(log: Log, seconds: float, kinds: frozenset[str] = STATE_KINDS) -> DeviceState:

@@ -1,0 +1,260 @@
+"""Where writers write: a file that appears only when complete, a file written in place, or a stream.
+
+Every tool that makes a log (`convert`, `slice`, `merge`, `recover`, `index`,
+exports, videos) writes through `open_output(path)`: a temporary file in the
+output's folder, fsynced and renamed into place by `commit()`. Until then the
+output path is untouched; `abort()` (an error, Ctrl-C, SIGTERM) removes the
+temporary file. An existing output is replaced only with `overwrite=True`.
+The recorder writes in place instead (a crash must leave what was recorded).
+
+Write failures raise `OutputError` naming the output file, with `written`: the
+bytes of the failed call that reached the file (exact, for the recorder's counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from typing import BinaryIO
+
+from ..errors import OutputError, OutputExistsError
+
+# The permissions a plain open() would give a new file (temporary files are created 0600).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _error(path: str, exc: OSError, written: int = 0) -> OutputError:
+    error = OutputError(path, exc.strerror or str(exc), exc.errno)
+    error.written = written  # type: ignore[attr-defined]
+    return error
+
+
+class Output:
+    """An output file descriptor and what finishing it means. Writers own no buffering of the OS kind."""
+
+    #: Whether what was written stays when the output is abandoned (in place), or is removed (atomic).
+    keeps_partial = True
+
+    def __init__(self, path: str, fd: int, *, owned: bool = True) -> None:
+        self.path = path
+        self.fd = fd
+        self._owned = owned
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Write all of `data` (OutputError with `written` if the disk refuses part of it)."""
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            try:
+                done += os.write(self.fd, view[done:])
+            except OSError as exc:
+                raise _error(self.path, exc, done) from None
+
+    def flush(self) -> None:
+        """Nothing is buffered here: every write reached the operating system."""
+
+    def sync(self) -> None:
+        """Ask the operating system to put the file on disk (a pipe has nothing to sync)."""
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EROFS, errno.ENOTSUP):
+                raise _error(self.path, exc) from None
+
+    def commit(self) -> None:
+        """The output is complete: make it the file at its path."""
+        self._close()
+
+    def abort(self) -> None:
+        """The output will not be completed (an error or interruption)."""
+        with contextlib.suppress(OSError):
+            self._close()
+
+    def _close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self._owned:
+                os.close(self.fd)
+
+
+class AtomicOutput(Output):
+    """A temporary file beside `path`, renamed to `path` by `commit()` and removed by `abort()`."""
+
+    keeps_partial = False
+
+    def __init__(self, path: str, *, overwrite: bool = False) -> None:
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
+        except OSError as exc:
+            raise _error(path, exc) from None
+        super().__init__(path, fd)
+        self.overwrite = overwrite
+        self._finished = False
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666 & ~_UMASK)
+
+    def hand_over(self) -> str:
+        """Close the temporary file's descriptor and return its name, for a library that writes by name.
+
+        `commit()` and `abort()` work as before.
+        """
+        self._close()
+        return self.tmp
+
+    def commit(self) -> None:
+        if self._finished:
+            return
+        try:
+            if self.closed:  # handed over: written by name
+                fd = os.open(self.tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            else:
+                os.fsync(self.fd)
+                self._close()
+            if self.overwrite:
+                os.replace(self.tmp, self.path)
+            else:
+                self._link_new()
+        except OSError as exc:
+            self.abort()
+            if isinstance(exc, OutputError):
+                raise
+            raise _error(self.path, exc) from None
+        self._finished = True
+        _sync_folder(self.path)
+
+    def _link_new(self) -> None:
+        """Put the file at its path only if nothing is there (no race with another writer)."""
+        try:
+            os.link(self.tmp, self.path)
+        except FileExistsError:
+            raise OutputExistsError(self.path) from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                raise
+            if os.path.lexists(self.path):  # a filesystem without hard links: check, then rename
+                raise OutputExistsError(self.path) from None
+            os.replace(self.tmp, self.path)
+            return
+        os.unlink(self.tmp)
+
+    def abort(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        super().abort()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+
+def _sync_folder(path: str) -> None:
+    """Make a rename durable: fsync the folder holding `path` (where the OS allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _special(path: str) -> bool:
+    """Whether `path` exists and is not a regular file (a FIFO, a terminal, /dev/stdout, ...)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _open_special(path: str) -> Output:
+    """Open a FIFO or device for writing without waiting forever for a reader."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OutputError(path, "no process is reading this FIFO", exc.errno) from None
+        raise _error(path, exc) from None
+    os.set_blocking(fd, True)
+    return Output(path, fd)
+
+
+def _check_path(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputError(path, f"no such folder: {folder}", errno.ENOENT)
+    if os.path.isdir(path):
+        raise OutputError(path, "is a folder", errno.EISDIR)
+
+
+def open_output(path: str | os.PathLike[str], *, overwrite: bool = False, atomic: bool = True) -> Output:
+    """Open an output file: atomic (the default) or in place (`atomic=False`, for recordings).
+
+    An existing regular file raises `OutputExistsError` unless `overwrite`. A FIFO
+    or device is written directly (it is not replaced); a FIFO without a reader is
+    an `OutputError` at once, never a wait.
+    """
+    path = os.fspath(path)
+    _check_path(path)
+    if _special(path):
+        return _open_special(path)
+    if os.path.lexists(path) and not overwrite:
+        raise OutputExistsError(path)
+    if atomic:
+        return AtomicOutput(path, overwrite=overwrite)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags if overwrite else flags | os.O_EXCL, 0o666)
+    except FileExistsError:
+        raise OutputExistsError(path) from None
+    except OSError as exc:
+        raise _error(path, exc) from None
+    return Output(path, fd)
+
+
+class StreamOutput(Output):
+    """A binary file object the caller owns (a pipe, stdout, BytesIO): written, flushed, never closed."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        name = getattr(f, "name", None)
+        super().__init__(name if isinstance(name, str) else "<stream>", -1, owned=False)
+        self._f = f
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            self._f.write(data)
+        except OSError as exc:
+            raise _error(self.path, exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._f.flush()
+        except OSError as exc:
+            raise _error(self.path, exc) from None
+
+    def sync(self) -> None:
+        self.flush()
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            os.fsync(self._f.fileno())
+
+
+def output_for(
+    target: str | os.PathLike[str] | BinaryIO | Output, *, overwrite: bool = False, atomic: bool = True
+) -> Output:
+    """The `Output` for a writer's target: a path (see `open_output`), a file object, or an `Output` as is."""
+    if isinstance(target, Output):
+        return target
+    if isinstance(target, (str, os.PathLike)):
+        return open_output(target, overwrite=overwrite, atomic=atomic)
+    return StreamOutput(target)
+
+
+__all__ = ["AtomicOutput", "Output", "StreamOutput", "open_output", "output_for"]
