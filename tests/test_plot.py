@@ -16,13 +16,13 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.image import AxesImage
 
-from pdlogkit import Marker, PlotError, WindowError, open_log, open_writer
+from pdlogkit import Marker, PlotError, WindowError, find_activity, open_log, open_writer
 from pdlogkit.cli import main
 from pdlogkit.cli.common import PROBLEMS, USAGE
 from pdlogkit.files.classic import ClassicWriter
 from pdlogkit.plot import PANEL_NAMES, save_timeline, timeline
 from pdlogkit.schema import HvRegulator, PurpleDropEvent, Timestamp
-from pdlogkit.synth import write_log
+from pdlogkit.synth import Experiment, write_log
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01 00:00:00 UTC in ns
 S = 1_000_000_000
@@ -254,3 +254,20 @@ def test_the_clock_can_be_in_another_time_zone(container: Path) -> None:
     figure = timeline(container, clock=True, timezone=zone)
     assert "started 2026-01-01 02:00:00 UTC+02:00" in figure.get_suptitle()
     assert panels(figure)["temperature"].get_xlabel() == "time (UTC+02:00)"
+
+
+def test_periods_of_activity_are_shaded_as_pdlogkit_activity_finds_them(tmp_path: Path) -> None:
+    log = tmp_path / "experiment.pdlz"
+    bursts = Experiment(idle=12, moves=5, move_every=0.5, first_idle=5)
+    write_log(log, 60.0, seed=3, camera=False, experiment=bursts)
+    periods = [(p.start, p.end) for p in find_activity(log).periods]
+    assert len(periods) == 3
+    figure = timeline(log)
+    for ax in panels(figure).values():
+        shaded = [(p.get_x(), p.get_x() + p.get_width()) for p in ax.patches if p.get_gid() == "activity"]
+        assert np.allclose(shaded, periods, rtol=0, atol=1e-9)
+    # A window shows the periods overlapping it; and the shading can be left out.
+    window = timeline(log, start=20, end=40)
+    assert len([p for p in window.axes[0].patches if p.get_gid() == "activity"]) == 1
+    bare = timeline(log, activity=False)
+    assert not [p for p in bare.axes[0].patches if p.get_gid() == "activity"]

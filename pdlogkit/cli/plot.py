@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--dpi", type=_dpi, default=100.0, metavar="N", help="PNG dots per inch (default 100)")
     p.add_argument("--clock", action="store_true", help="time axis in wall-clock time instead of seconds")
     p.add_argument("--local-time", action="store_true", help="wall-clock time and title in local time, not UTC")
+    p.add_argument(
+        "--no-activity", action="store_true", help="do not shade the periods of activity (as pdlogkit activity finds)"
+    )
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=_plot)
@@ -73,6 +76,7 @@ def _plot(args: argparse.Namespace) -> int:
             width=args.width,
             height=args.height,
             dpi=args.dpi,
+            activity=not args.no_activity,
         )
     except ImportError as exc:  # the plot extra is not installed: a feature not available
         print(f"pdlogkit: {exc}", file=sys.stderr)
@@ -80,7 +84,7 @@ def _plot(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary.to_dict())
     else:
-        counts = {"markers": summary.markers, "gaps": summary.gaps}
+        counts = {"markers": summary.markers, "periods of activity": summary.activity, "gaps": summary.gaps}
         more = "".join(f", {n} {what}" for what, n in counts.items() if n)
         print(
             f"{summary.path}: {summary.width}x{summary.height} {summary.format}, {fmt_bytes(summary.size)}; "

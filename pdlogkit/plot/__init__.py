@@ -6,8 +6,8 @@
 Panels share the time axis and appear only for kinds the log holds: the electrode
 activations (electrode by time, by drive group), scan capacitance as a heatmap,
 active and group capacitance, the high voltage with its target, the temperatures
-with the heaters' duty cycles; markers are labelled vertical lines and recording
-gaps are shaded. Only those kinds are read, never a container's image chunks.
+with the heaters' duty cycles; markers are labelled vertical lines, periods of
+activity and recording gaps are shaded. Only those kinds are read, never a container's image chunks.
 The data comes from the log's tables (`log.table`: the `activations` table and a
 table per sensor kind). Needs matplotlib and pyarrow (`pip install 'pdlogkit[plot]'`);
 drawn with matplotlib's Agg renderer.
@@ -74,6 +74,7 @@ def timeline(
     width: float = 12.0,
     height: float | None = None,
     dpi: float = 100.0,
+    activity: bool = True,
 ) -> Figure:
     """The timeline figure of a log (or of its window [start, end), seconds from its start or aware datetimes).
 
@@ -81,7 +82,9 @@ def timeline(
     axis is in seconds since the log's start, or wall time with `clock` (UTC unless
     `timezone` says). `width` and `height` are in inches (the height grows with the
     panels unless given). Raises `PlotError` when the window holds nothing to plot,
-    `WindowError` when it lies outside the log.
+    `WindowError` when it lies outside the log. `activity` shades the periods of
+    activity, as `pdlogkit activity` finds them with its defaults (electrode moves and
+    markers, 5 s before to 10 s after).
     """
     wanted = _kinds(kinds)
     _require_extra()
@@ -100,10 +103,11 @@ def timeline(
                 width=width,
                 height=height,
                 dpi=dpi,
+                activity=activity,
             )
     if start is not None or end is not None:
         log.require_window(start, end)
-    data = gather(log, wanted, start, end)
+    data = gather(log, wanted, start, end, activity=activity)
     return draw_timeline(data, clock=clock, timezone=timezone, width=width, height=height, dpi=dpi)
 
 
@@ -118,6 +122,7 @@ class TimelineSummary:
     panels: list[str] = field(default_factory=list)
     markers: int = 0
     gaps: int = 0
+    activity: int = 0  # periods of activity shaded
     size: int = 0  # bytes
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +166,7 @@ def save_timeline(
         panels=panels,
         markers=sum(1 for line in figure.axes[0].get_lines() if line.get_gid() == "marker"),
         gaps=sum(1 for patch in figure.axes[0].patches if patch.get_gid() == "gap"),
+        activity=sum(1 for patch in figure.axes[0].patches if patch.get_gid() == "activity"),
         size=buffer.getbuffer().nbytes,
     )
 

@@ -62,6 +62,7 @@ class TimelineData:
     heater_duty: Series | None = None  # a column per channel: the temperature control's duty cycles
     markers: list[tuple[float, str]] = field(default_factory=list)
     gaps: list[tuple[float, float]] = field(default_factory=list)
+    activity: list[tuple[float, float]] = field(default_factory=list)  # periods of activity
 
     @property
     def kinds(self) -> list[str]:
@@ -77,8 +78,16 @@ class TimelineData:
         return [kind for kind in PLOT_KINDS if present[kind] is not None]
 
 
-def gather(log: Log, kinds: Iterable[str] = PLOT_KINDS, start: TimeBound = None, end: TimeBound = None) -> TimelineData:
-    """Read what the figure shows of `kinds` in the window [start, end) of `log`, from its tables."""
+def gather(
+    log: Log,
+    kinds: Iterable[str] = PLOT_KINDS,
+    start: TimeBound = None,
+    end: TimeBound = None,
+    *,
+    activity: bool = True,
+) -> TimelineData:
+    """Read what the figure shows of `kinds` in the window [start, end) of `log`, from its tables; with
+    `activity`, the periods of activity too."""
     wanted = set(kinds)
     summary = log.summary()
     origin = log.start_ns if log.start_ns is not None else summary.start_ns
@@ -130,7 +139,25 @@ def gather(log: Log, kinds: Iterable[str] = PLOT_KINDS, start: TimeBound = None,
     if summary.start_ns is not None:
         shift = (summary.start_ns - zero) / 1e9
         data.gaps = [(a + shift, b + shift) for a, b in summary.gaps]
+    if activity and origin is not None:
+        data.activity = _activity(log, hi, seconds, span)
     return data
+
+
+def _activity(log: Log, hi: int | None, seconds: Any, span: tuple[float, float]) -> list[tuple[float, float]]:
+    """The periods of activity as `pdlogkit activity` finds them with its defaults (electrode moves and
+    markers; PRE_ROLL before, POST_ROLL after), cut at the log's ends. Only the electrode states are read,
+    from the log's start (the first one is the baseline), as the activations table reads them."""
+    from ..activity import PRE_ROLL, find_windows
+
+    until = None if hi is None else hi + round(PRE_ROLL * 1e9)
+    until_s = None if until is None else (until - (log.start_ns or 0)) / 1e9
+    windows = find_windows(
+        log.timed_events(kinds=["electrode_state"], end=until_s), markers=log.markers(), activity=None
+    )
+    log_end = float(seconds(log.summary().end_ns)) if log.summary().end_ns is not None else span[1]
+    periods = [(max(0.0, float(seconds(w.start_ns))), min(log_end, float(seconds(w.end_ns)))) for w in windows]
+    return [(a, b) for a, b in periods if a < span[1] and b > span[0]]
 
 
 def _numpy(column: Any, seconds: Any) -> np.ndarray:

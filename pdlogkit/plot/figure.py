@@ -4,7 +4,8 @@ One figure, a panel per kind the window holds, stacked on one time axis: the
 electrode activations as a raster, scan capacitance as a heatmap (electrode by
 time), active and group capacitance as lines, the high voltage with its target,
 the temperatures with the heaters' duty cycles. Markers are labelled vertical
-lines across every panel; recording gaps are shaded.
+lines across every panel; the periods of activity (as `pdlogkit activity` finds them)
+and recording gaps are shaded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..activity import POST_ROLL, PRE_ROLL
 from ..errors import PlotError
 from . import PANEL_NAMES, PLOT_KINDS
 from .data import Series, TimelineData
@@ -28,6 +30,8 @@ from .data import Series, TimelineData
 GROUP_COLOURS = ("#00a5c8", "#d63cb4")
 MARKER_COLOUR = "#b2182b"
 GAP_COLOUR = "#bdbdbd"
+ACTIVITY_COLOUR = "#74c476"
+ACTIVITY_ALPHA = 0.18
 #: Time bins of the scan capacitance heatmap at most (about one per pixel column of a default figure).
 HEATMAP_BINS = 1500
 #: Marker labels are cut to this many characters.
@@ -99,12 +103,14 @@ def draw_timeline(
     else:
         axes[-1].set_xlabel("seconds since the start")
     figure.suptitle(_title(data, zone))
-    if data.gaps and any(_overlaps(g, data.span) for g in data.gaps):
-        figure.legend(
-            handles=[Patch(facecolor=GAP_COLOUR, hatch="//", alpha=0.5, label="recording gap")],
-            loc="outside lower right",
-            fontsize="small",
-        )
+    shading = []
+    if any(_overlaps(p, data.span) for p in data.activity):
+        label = f"activity ({PRE_ROLL:g} s before an electrode move or marker to {POST_ROLL:g} s after)"
+        shading.append(Patch(facecolor=ACTIVITY_COLOUR, alpha=ACTIVITY_ALPHA, label=label))
+    if any(_overlaps(g, data.span) for g in data.gaps):
+        shading.append(Patch(facecolor=GAP_COLOUR, hatch="//", alpha=0.5, label="recording gap"))
+    if shading:
+        figure.legend(handles=shading, loc="outside lower right", fontsize="small", ncols=len(shading))
     return figure
 
 
@@ -138,6 +144,11 @@ def _duration(seconds: float) -> str:
 
 
 def _gaps_and_markers(ax: Axes, data: TimelineData, x: Callable[[np.ndarray], np.ndarray], *, label: bool) -> None:
+    for a, b in data.activity:
+        if _overlaps((a, b), data.span):
+            ax.axvspan(*x(np.array([a, b])), facecolor=ACTIVITY_COLOUR, alpha=ACTIVITY_ALPHA, lw=0, zorder=0).set_gid(
+                "activity"
+            )
     for a, b in data.gaps:
         if _overlaps((a, b), data.span):
             span = ax.axvspan(*x(np.array([a, b])), facecolor=GAP_COLOUR, alpha=0.5, hatch="//", lw=0, zorder=0)
@@ -229,6 +240,7 @@ def _scan(ax: Axes, data: TimelineData, x: Callable[[np.ndarray], np.ndarray]) -
         vmin=vmin,
         vmax=vmax,
         cmap="viridis",
+        zorder=1,  # over the shading of activity and gaps: the colours are the data
     )
     image.set_gid("scan capacitance")
     ax.set_ylabel("electrode")
