@@ -10,7 +10,7 @@ PdlogkitError
 ├── MissingDependencyError  an optional dependency is missing (also an ImportError; names the extra)
 ├── RecorderError           the recorder cannot do what was asked
 │   ├── RecorderStateError, GatewayUnreachable (exit code 4), RecordingFailed
-├── ReplayError, VideoError
+├── ReplayError, VideoError, PlotError
 """
 
 from __future__ import annotations
@@ -124,6 +124,10 @@ class ReplayError(PdlogkitError):
 
 class VideoError(PdlogkitError):
     """A video cannot be written from this log."""
+
+
+class PlotError(PdlogkitError):
+    """A figure cannot be drawn from this log (nothing to plot in the window)."""
 
 
 class BoardError(PdlogkitError):

@@ -109,6 +109,20 @@ def electrode_index(column: int, row: int) -> int:
     return row * GRID_COLUMNS + column
 
 
+#: The grid's pitch on the synthetic board, in board units (millimetres, as the newer real boards).
+BOARD_PITCH = 2.5
+
+
+def board_definition() -> dict[str, Any]:
+    """The synthetic board as the gateway's get_board_definition answers it: one 16 x 8 grid of pins
+    `electrode_index(column, row)` (for `pdlogkit.boards.Board`, and the log's metadata)."""
+    pins = [[electrode_index(c, r) for c in range(GRID_COLUMNS)] for r in range(GRID_ROWS)]
+    return {
+        "layout": {"grids": [{"origin": [0.0, 0.0], "pitch": BOARD_PITCH, "pins": pins}], "peripherals": []},
+        "oversized_electrodes": [],
+    }
+
+
 class FrameRenderer:
     """Renders camera frames of the synthetic board as JPEGs, cached per drop position."""
 
@@ -123,6 +137,13 @@ class FrameRenderer:
         self._pitch = pitch
         self._x0 = (width - pitch * GRID_COLUMNS) // 2
         self._y0 = (height - pitch * GRID_ROWS) // 2
+
+    @property
+    def transform(self) -> list[float]:
+        """The homography (3x3, row-major) from the synthetic board's coordinates to this picture's pixels,
+        as the camera daemon registers a real board: it maps each electrode onto the pad drawn for it."""
+        scale = self._pitch / BOARD_PITCH
+        return [scale, 0.0, float(self._x0), 0.0, scale, float(self._y0), 0.0, 0.0, 1.0]
 
     def jpeg(self, drop: int | None) -> bytes:
         """The JPEG of the board with the drop on electrode `drop` (None: no drop)."""
@@ -288,7 +309,7 @@ class SynthStream:
             pb.PurpleDropEvent(
                 image_transform=pb.ImageTransform(
                     timestamp=_ts(t),
-                    transform=[1.02, 0.01, -12.0, -0.01, 1.02, 8.0, 0.0, 0.0, 1.0],
+                    transform=self.frames.transform,
                     image_width=w,
                     image_height=h,
                 )
@@ -361,7 +382,8 @@ def write_log(
     from .log import open_writer
 
     count = 0
-    with open_writer(path, format, metadata={"source": "pdlogkit.synth", "seed": stream_options.get("seed", 0)}) as w:
+    metadata = {"source": "pdlogkit.synth", "seed": stream_options.get("seed", 0), "board": board_definition()}
+    with open_writer(path, format, metadata=metadata) as w:
         for t, payload in SynthStream(duration, **stream_options):
             w.write(payload, t)
             count += 1

@@ -1,9 +1,13 @@
-"""Benchmark `pdlogkit video` against the ffmpeg command-line tool on the same JPEG frames.
+"""Benchmark `pdlogkit video` against the ffmpeg command-line tool on the same JPEG frames, and the overlay
+against the plain H.264 video of the same frames.
 
 Both get the same frames with the same timing (ffmpeg from a concat list with each
 frame's duration) and the same codec settings (libx264, yuv420p, crf, preset,
 faststart; or the JPEGs copied into a .mov). Each run is a separate process, so
-the wall time includes start-up and the peak memory is the process's own.
+the wall time includes start-up and the peak memory is the process's own. The
+overlay runs (`--overlay`, and `--overlay capacitance`) draw the synthetic board's
+driven electrodes through each frame's registration, interleaved with the plain
+runs so that all see the same machine load.
 
     flock /tmp/pdlogkit-bench.lock python tools/bench_video.py [--frames 300] [--size 1024x768]
 
@@ -30,7 +34,8 @@ DATA = Path("/work/bench-data")
 
 def make_log(frames: int, size: tuple[int, int], fps: float, suffix: str = ".bin") -> Path:
     """A synthetic log with `frames` camera frames (cached between runs; the format from `suffix`)."""
-    path = DATA / f"video-{frames}-{size[0]}x{size[1]}{suffix}"
+    # "-board": the synthetic camera's transforms register its board (older cached logs' did not).
+    path = DATA / f"video-{frames}-{size[0]}x{size[1]}-board{suffix}"
     if not path.exists():
         tmp = path.with_name(f"{path.stem}.tmp{suffix}")
         write_log(tmp, frames / fps + 0.05, fps=fps, frame_size=size, seed=11)
@@ -90,10 +95,21 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
     return wall, peak, err
 
 
-def ours(log: Path, out: Path, codec: str, crf: int, preset: str, window: str = "") -> list[str]:
+#: The overlay runs: what `write_video` gets as `overlay=` (the synthetic board: the benchmark's classic logs
+#: hold no metadata).
+OVERLAYS = {
+    "+ overlay": "Overlay(board=Board(board_definition()))",
+    "+ overlay+plot": "Overlay(board=Board(board_definition()), capacitance=True)",
+}
+
+
+def ours(log: Path, out: Path, codec: str, crf: int, preset: str, window: str = "", overlay: str = "None") -> list[str]:
     code = (
-        "import sys; from pdlogkit.video import write_video; "
-        f"s = write_video({str(log)!r}, {str(out)!r}, codec={codec!r}, crf={crf}, preset={preset!r}{window}); "
+        "import sys; from pdlogkit.video import Overlay, write_video; from pdlogkit.boards import Board; "
+        "from pdlogkit.synth import board_definition; "
+        f"s = write_video({str(log)!r}, {str(out)!r}, codec={codec!r}, crf={crf}, preset={preset!r}{window}, "
+        "overwrite=True, "
+        f"overlay={overlay}); "
         "print(f'{s.elapsed:.4f}', file=sys.stderr)"
     )
     return [sys.executable, "-c", code]
@@ -130,22 +146,32 @@ def main() -> int:
 
     long_log = make_log(args.copy_frames, size, args.fps)  # type: ignore[arg-type]  # the copy runs' log
     rows = []
+    overlays: list[tuple[str, float, float]] = []  # (run, wall / plain wall, in-process / plain in-process)
     for codec, n, ext in (("h264", args.frames, "mp4"), ("copy", args.copy_frames, "mov")):
         log = make_log(n, size, args.fps)  # type: ignore[arg-type]
         listing, count = make_concat(log)
         best: dict[str, tuple[float, float, str]] = {}
-        for _ in range(args.repeat):  # interleaved, so both see the same machine load
-            for tool, cmd in (
-                ("ffmpeg", ffmpeg(listing, out / f"ffmpeg.{ext}", codec, args.crf, args.preset)),
-                ("pdlogkit", ours(log, out / f"pdlogkit.{ext}", codec, args.crf, args.preset)),
-            ):
+        runs = [
+            ("ffmpeg", ffmpeg(listing, out / f"ffmpeg.{ext}", codec, args.crf, args.preset)),
+            ("pdlogkit", ours(log, out / f"pdlogkit.{ext}", codec, args.crf, args.preset)),
+        ]
+        if codec == "h264":
+            runs += [
+                (name, ours(log, out / f"overlay.{ext}", codec, args.crf, args.preset, overlay=overlay))
+                for name, overlay in OVERLAYS.items()
+            ]
+        for _ in range(args.repeat):  # interleaved, so all see the same machine load
+            for tool, cmd in runs:
                 result = measure(cmd)
                 if tool not in best or result[0] < best[tool][0]:
                     best[tool] = result
-        for tool in ("ffmpeg", "pdlogkit"):
+        for tool, _ in runs:
             wall, peak, err = best[tool]
-            work = float(err.split()[-1]) if tool == "pdlogkit" else None  # write_video's own time
+            work = float(err.split()[-1]) if tool != "ffmpeg" else None  # write_video's own time
             rows.append((tool, codec, count, wall, count / wall, peak, work))
+            if tool in OVERLAYS:
+                plain = float(best["pdlogkit"][2].split()[-1])
+                overlays.append((tool, wall / best["pdlogkit"][0], work / plain if work else 0.0))
         ratio = best["ffmpeg"][0] / best["pdlogkit"][0]
         rows.append(("ratio", codec, count, None, ratio, None, None))
 
@@ -181,6 +207,11 @@ def main() -> int:
             inside = f"{count / work:.0f}" if work else ""
             line = f"| {tool:<15} | {codec:<5} | {count:>6} | {wall:>7.2f} | {rate:>9.0f} | {peak:>7.0f} |"
             print(f"{line} {inside:>19} |")
+    print(f"\nThe overlay against the plain H.264 video of the same {args.frames} frames (target: at most 1.25)")
+    print(f"| {'run':<15} | {'wall / plain':>12} | {'in-process / plain':>18} |")
+    print(f"|{'-' * 17}|{'-' * 14}|{'-' * 20}|")
+    for tool, wall_ratio, work_ratio in overlays:
+        print(f"| {tool:<15} | {wall_ratio:>12.3f} | {work_ratio:>18.3f} |")
     print(f"\n--start {end - 10:g} --end {end:g} --codec copy on the {args.copy_frames}-frame log ({args.fps:g} fps)")
     print(f"| {'log':<15} | {'write_video s':>13} |")
     print(f"|{'-' * 17}|{'-' * 15}|")

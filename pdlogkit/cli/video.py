@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from ..video import CODECS, PRESETS, VideoSummary, write_video
+from ..errors import BoardError
+from ..video import CODECS, PRESETS, Overlay, VideoSummary, write_video
 from .common import Progress, fmt_bytes, fmt_duration, print_json, run, time_bound
 
 
@@ -34,12 +36,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--crf", type=int, default=23, metavar="N", help="H.264 quality, 0-51, lower is better (default 23)")
     p.add_argument("--preset", choices=PRESETS, default="medium", help="H.264 speed/size trade-off (default medium)")
     p.add_argument("--fps", type=float, metavar="N", help="constant frame rate N instead of the frames' own times")
+    p.add_argument(
+        "--overlay",
+        nargs="*",
+        choices=OVERLAY_EXTRAS,
+        metavar="EXTRA",
+        help="draw on each frame the log's clock, the marker in force and the driven electrodes where they are "
+        "in the picture (H.264 only); 'capacitance' adds a live plot of active capacitance. Put it after LOG OUT",
+    )
+    p.add_argument(
+        "--board",
+        metavar="NAME",
+        help="the board definition for --overlay: a path, NAME.json, ~/.config/purpledrop/boards/NAME.json or a "
+        "shipped one (misl_v6, ...); default: the one the log names in its metadata",
+    )
+    p.add_argument("--local-time", action="store_true", help="--overlay shows local time instead of UTC")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_video)
 
 
+#: What `--overlay` may add to the clock, the marker and the electrodes.
+OVERLAY_EXTRAS = ("capacitance",)
+
+
+def _overlay(args: argparse.Namespace) -> Overlay | None:
+    if args.overlay is None:
+        if args.board is not None or args.local_time:
+            raise ValueError("--board and --local-time go with --overlay")
+        return None
+    timezone = dt.datetime.now().astimezone().tzinfo if args.local_time else None
+    return Overlay(board=args.board, capacitance="capacitance" in args.overlay, timezone=timezone)
+
+
 def _video(args: argparse.Namespace) -> int:
+    overlay = _overlay(args)
+    try:
+        return _write(args, overlay)
+    except BoardError as exc:  # a --board that is not found or not valid: a wrong argument
+        raise ValueError(str(exc)) from None
+
+
+def _write(args: argparse.Namespace, overlay: Overlay | None) -> int:
     with Progress(None, "video", unit="s") as bar:
 
         def progress(done: float, total: float | None) -> None:
@@ -57,6 +95,7 @@ def _video(args: argparse.Namespace) -> int:
             fps=args.fps,
             overwrite=args.force,
             progress=progress if bar.enabled else None,
+            overlay=overlay,
         )
     if args.json:
         print_json(summary.to_dict())
@@ -84,6 +123,15 @@ def print_summary(summary: VideoSummary, stream: TextIO | None = None) -> None:
         print(f"log cut short, {summary.truncation}: the frames before it are in the video", file=out)
     if summary.clock_steps:
         print(f"{summary.clock_steps} host clock steps back: the video carries on across them", file=out)
+    if summary.overlay is not None:
+        report = summary.overlay
+        drawn = "clock, marker" + (", capacitance plot" if report.capacitance else "")
+        if report.board is not None:
+            drawn += f", electrodes from {report.board} (in place on {report.in_place} frames"
+            drawn += f", in an inset on {report.inset} not registered)" if report.inset else ")"
+        print(f"overlay: {drawn}", file=out)
+        for note in report.notes:
+            print(f"overlay: {note}", file=out)
 
 
 def pdlog_main(argv: Sequence[str] | None = None) -> int:
