@@ -203,7 +203,7 @@ function applyStatus(s) {
   app.status = s;
   app.statusAt = performance.now();
   seekbar.setDuration(s.duration);
-  $("play").textContent = s.playing ? "❚❚" : "▶";
+  $("play").textContent = s.paused || s.finished ? "▶" : "❚❚";
   const speed = $("speed");
   if (document.activeElement !== speed) {
     if (![...speed.options].some((o) => Number(o.value) === s.speed)) speed.add(new Option(`×${s.speed}`, s.speed));
@@ -390,8 +390,10 @@ async function seek(t) {
   }
 }
 
+// Pause, or play (a finished replay starts over); waiting for its first client counts as playing.
 function togglePlaying() {
-  if (app.status) control("playback_enable", !app.status.playing);
+  const s = app.status;
+  if (s) control("playback_enable", s.paused || s.finished);
 }
 
 function stepSpeed(direction) {
