@@ -94,7 +94,7 @@ const app = {
 const board = new BoardView($("board"), $("legend"));
 const plots = {
   active: new Plot($("plot-active"), { title: "active capacitance", unit: "" }),
-  group: new Plot($("plot-group"), { title: "group capacitance", unit: "", labels: (i) => `group ${i}` }),
+  group: new Plot($("plot-group"), { title: "group capacitance", unit: "", labels: (i) => `G${i}` }),
   hv: new Plot($("plot-hv"), { title: "high voltage", unit: "V" }),
   temperature: new Plot($("plot-temperature"), { title: "temperatures", unit: "°C", labels: (i) => `T${i}` }),
 };
