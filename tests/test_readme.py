@@ -2,7 +2,8 @@
 
 Each ```python block runs in a fresh interpreter, in a folder of its own holding
 `run.bin` (20 s with camera), `run.pdlz` (the same as a container) and
-`crashed.pdlz` (a container cut short). The gateway the README calls
+`crashed.pdlz` (a container cut short), also in `tests/data/` for pytest
+examples. The gateway the README calls
 `ws://purpledrop:7001` (and its control API on port 7000) is a live synthetic
 gateway on 127.0.0.1 here: that host name is the only text replaced. A block whose
 first line is a comment naming a test file (`# tests/test_....py`) is a pytest
@@ -64,7 +65,9 @@ def test_the_readme_example_runs_as_written(code: str, data: Path, gateway: Synt
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     if test_name:
         test_file = tmp_path / test_name.group(1)
-        test_file.parent.mkdir(parents=True, exist_ok=True)
+        (test_file.parent / "data").mkdir(parents=True, exist_ok=True)
+        for name in ("run.bin", "run.pdlz"):  # where a test folder keeps its logs
+            shutil.copy(data / name, test_file.parent / "data" / name)
         test_file.write_text(code)
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)]
     else:
