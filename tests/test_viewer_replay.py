@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from replay_client import PDLOGKIT, get, result
 from viewer_data import frame_id, shown_at, write_marked_log
 
 from pdlogkit import convert, find_activity, open_log
-from pdlogkit.replay import ReplayServer
+from pdlogkit.errors import ReplayError
+from pdlogkit.replay import ReplayServer, overview
 from pdlogkit.synth import DEFAULT_START_NS, Experiment
 from pdlogkit.timeline import event_time_ns
 
@@ -74,6 +76,13 @@ def test_activity_is_what_pdlogkit_activity_finds_on_the_playback_timeline(exper
         assert got["end"] == pytest.approx(min(duration, want.end - offset), abs=close)
         assert got["first"] == pytest.approx(want.first - offset, abs=close)
         assert got["moves"] == want.activities and got["electrodes"] == want.electrodes
+
+
+def test_an_activity_scan_ends_as_soon_as_the_replay_stops(experiment_log):
+    stopping = threading.Event()
+    stopping.set()
+    with ReplayServer(experiment_log, paused=True) as server, pytest.raises(ReplayError, match="stopped"):
+        overview.activity(server.source, stopping)
 
 
 def test_the_camera_frame_is_the_one_the_playback_time_has_shown(experiment_log):

@@ -22,8 +22,10 @@ import os
 import random
 import shutil
 import statistics
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +84,30 @@ def decoding(path: Path, seconds: float = 60.0) -> tuple[float, float, int]:
         payloads = [e.payload for e in log.events(start=0, end=seconds)]
     stream_rate = len(payloads) / seconds
     blob = b"".join(len(p).to_bytes(4, "little") + p for p in payloads)
+
+    class Events(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(blob)))
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(blob)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    events = ThreadingHTTPServer(("127.0.0.1", 0), Events)
+    threading.Thread(target=events.serve_forever, daemon=True).start()
     with ReplayServer(path, paused=True) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS
         )
         page = browser.new_page()
         page.goto(server.http_url + "/")
-        page.route("**/bench-events", lambda route: route.fulfill(body=blob))
         rate = page.evaluate(
-            """async () => {
+            """async (url) => {
               const w = await import(new URL('/wire.js', location.href).href);
-              const all = new Uint8Array(await (await fetch('/bench-events')).arrayBuffer());
+              const all = new Uint8Array(await (await fetch(url)).arrayBuffer());
               const view = new DataView(all.buffer);
               const events = [];
               for (let at = 0; at < all.length; ) {
@@ -107,9 +122,12 @@ def decoding(path: Path, seconds: float = 60.0) -> tuple[float, float, int]:
                 best = Math.max(best, events.length / ((performance.now() - t0) / 1000));
               }
               return best;
-            }"""
+            }""",
+            f"http://127.0.0.1:{events.server_address[1]}/",
         )
         browser.close()
+    events.shutdown()
+    events.server_close()
     return rate, stream_rate, len(payloads)
 
 

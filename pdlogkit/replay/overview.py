@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 #: What the activity detector reads: every kind but the camera's (the frames are most of the bytes, and an
 #: indexed log skips their chunks), so a classic log's untimed events take their time from the sensors.
 SCAN_KINDS = frozenset(KINDS) - CAMERA_KINDS
+#: Events read between two hand-overs of the GIL to the event loop (a sleep(0) each costs a few microseconds).
+YIELD_EVERY = 64
 
 
 def position(source: Source, t_ns: int) -> float:
@@ -96,9 +98,11 @@ def camera_frame(source: Source, seconds: float) -> dict[str, Any] | None:
 
 
 def _until(stop: threading.Event | None, items: Iterator[Any]) -> Iterator[Any]:
-    """`items`, ending with ReplayError once `stop` is set; the GIL is handed to the loop between items."""
-    for item in items:
-        if stop is not None and stop.is_set():
-            raise ReplayError("the replay stopped")
+    """`items`, ending with ReplayError once `stop` is set; the GIL is handed to the loop every `YIELD_EVERY`
+    items (a fraction of a millisecond of reading), so the stream's sends stay on time."""
+    for n, item in enumerate(items):
+        if n % YIELD_EVERY == 0:
+            if stop is not None and stop.is_set():
+                raise ReplayError("the replay stopped")
+            time.sleep(0)
         yield item
-        time.sleep(0)

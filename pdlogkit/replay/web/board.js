@@ -91,8 +91,9 @@ export class BoardView {
     this.values = [];
   }
 
-  // Draw a board definition (replacing any drawn before).
+  // Draw a board definition (replacing any drawn before; the colour scale starts over).
   show(definition) {
+    this.scale = 0;
     const outlines = electrodeOutlines(definition);
     const [minX, minY, maxX, maxY] = extent(outlines);
     const margin = Math.max(maxX - minX, maxY - minY) * 0.02;
