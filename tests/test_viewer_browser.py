@@ -195,6 +195,13 @@ def test_seeking_shows_the_frame_and_electrodes_of_that_time(open_viewer, marked
         # The arrow keys step 5 s.
         viewer.page.keyboard.press("ArrowRight")
         wait_until(lambda: server.status()["time"] == pytest.approx(t + 5, abs=0.3), "a step of 5 s")
+        # A seek made by another client (a script, the terminal) shows too.
+        server.seek(10.5)
+        frame, state = shown_at(marked_log, 10.5)
+        viewer.wait("(id) => document.getElementById('frame').dataset.timestamp === id", frame_id(frame))
+        viewer.wait("(pins) => JSON.stringify([...document.querySelectorAll('g.electrode.driven')]"
+                    ".map(g => +g.dataset.pin).sort((a, b) => a - b)) === JSON.stringify(pins)",
+                    driven(state))  # fmt: skip
     assert viewer.errors == []
 
 
@@ -259,8 +266,8 @@ def test_a_screenshot_shows_the_camera_the_board_and_the_plots(open_viewer, mark
 
     assert colours(region("frame")) > 500  # a camera picture, not a flat box
     assert pixels.std() > 20
-    # The driven electrode's outline in the highlight colour (#ffb020), and the plot's line (#4e9af1).
-    assert (np.abs(region("board").astype(int) - (255, 176, 32)).sum(axis=2) < 40).sum() > 50
+    # The driven electrode's outline in the highlight colour (#ff4d2e), and the plot's line (#4e9af1).
+    assert (np.abs(region("board").astype(int) - (255, 77, 46)).sum(axis=2) < 40).sum() > 50
     assert (np.abs(region("plot").astype(int) - (78, 154, 241)).sum(axis=2) < 60).sum() > 50
 
 

@@ -134,6 +134,7 @@ export class BoardView {
       const g1 = Boolean(groups[1] && groups[1][pin]);
       group.classList.toggle("driven", g0 || g1);
       group.classList.toggle("group1", g1 && !g0);
+      if (g0 || g1) this.svg.append(group); // on top: its outline is not covered by its neighbours
     }
   }
 

@@ -199,9 +199,18 @@ function showStatus() {
   seekbar.setPosition(t);
 }
 
-function applyStatus(s) {
+// A playback_status; `seeked`: the answer to this page's own seek. Any other position far from where the
+// page expected it means someone else seeked (another page, a script, the terminal) or the replay started
+// over: the page then asks for the state there, as after its own seeks.
+function applyStatus(s, seeked = false) {
+  const previous = app.status;
+  const expected = position();
   app.status = s;
   app.statusAt = performance.now();
+  if (!seeked && previous && Math.abs(s.time - expected) > 1 + 0.5 * previous.speed) {
+    clearPlots();
+    snapshot();
+  }
   seekbar.setDuration(s.duration);
   $("play").textContent = s.paused || s.finished ? "▶" : "❚❚";
   const speed = $("speed");
@@ -372,7 +381,7 @@ function setLive(live) {
 
 async function control(method, ...args) {
   try {
-    applyStatus(await rpc(method, ...args));
+    applyStatus(await rpc(method, ...args), method === "playback_seek");
     return true;
   } catch (error) {
     note(error.message);
