@@ -237,9 +237,11 @@ def test_the_status_page_shows_a_log_whose_name_is_not_utf8(tmp_path):
     path = tmp_path / name
     write_log(path, 1.0, camera=False, seed=1)
     with ReplayServer(path, paused=True) as server:
-        status, content_type, page = get(server.http_url + "/")
+        status, content_type, page = get(server.http_url + "/status")
+        info = result(server.rpc_url, "get_replay_info")
     assert status == 200 and content_type.startswith("text/html")
     assert b"run-\\xff\\xfe.bin" in page
+    assert info["log"] == "run-\\xff\\xfe.bin"
 
 
 def test_stop_lets_go_of_a_request_whose_body_never_comes_and_leaves_no_thread_or_task(sensor_log):

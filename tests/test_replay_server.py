@@ -226,8 +226,10 @@ def test_the_control_api_rejects_bad_calls_with_json_rpc_errors_never_http_500(s
             methods = json.loads(response.read())["methods"]
         assert {"get_scan_capacitance", "playback_seek", "playback_enable", "playback_status"} <= set(methods)
         assert methods["playback_seek"]["params"] == ["seconds"]
-        with urllib.request.urlopen(server.http_url + "/") as response:
+        with urllib.request.urlopen(server.http_url + "/status") as response:
             assert b"pdlogkit replay" in response.read()
+        with urllib.request.urlopen(server.http_url + "/") as response:
+            assert b"pdlogkit viewer" in response.read()
         assert result(server, "playback_status")["paused"] is True  # still serving
 
 

@@ -10,7 +10,7 @@ from .. import __version__
 from .common import run
 
 # Each module registers its subcommands with `register(subparsers)`.
-COMMAND_MODULES = ("demo", "record", "logs", "activity", "export", "replay", "video", "plot", "batch")
+COMMAND_MODULES = ("demo", "record", "logs", "activity", "export", "replay", "view", "video", "plot", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

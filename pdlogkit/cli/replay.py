@@ -11,7 +11,7 @@ import select
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..boards import shipped_boards
@@ -91,8 +91,9 @@ def _replay(args: argparse.Namespace) -> int:
     return serve(server)
 
 
-def serve(server: ReplayServer) -> int:
-    """Run `server` until Ctrl-C or SIGTERM, with a status line on a terminal."""
+def serve(server: ReplayServer, ready: Callable[[ReplayServer], None] | None = None) -> int:
+    """Run `server` until Ctrl-C or SIGTERM, with a status line on a terminal; `ready` is called once it
+    listens (after its addresses are printed)."""
     stop = threading.Event()
     error = None
     with _terminate_on(signal.SIGTERM, stop), server:
@@ -101,6 +102,8 @@ def serve(server: ReplayServer) -> int:
         with line, _space_toggles(server, line.enabled):
             print(f"replaying {printable(server.log.path) if server.log else ''}", file=sys.stderr)
             print(f"events: {server.ws_url}  control: {server.rpc_url}", flush=True)
+            if ready is not None:
+                ready(server)
             try:
                 while not stop.wait(0.125):
                     status = server.status()

@@ -1,16 +1,23 @@
-"""The control API's methods: the gateway's read-only ones answered from the replayed state, and playback control.
+"""The control API's methods: the gateway's read-only ones answered from the replayed state, playback control,
+and what the viewer asks beyond them (the log's markers, activity and the camera frame at the playback time).
 
 Each public method of `GatewayMethods` is a JSON-RPC method of the same name; its
 docstring's first line is its description in `GET /rpc/map`. Shapes are the live
-gateway's (protocol notes); `state.DeviceState` builds them.
+gateway's (protocol notes); `state.DeviceState` builds them. The viewer's methods are
+not the gateway's (a live gateway answers them -32601); they read the log in a thread
+(`overview`), the markers and activity once per replay.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import overview
+from .pages import printable
 from .rpc import UNAVAILABLE, RpcError
 
 if TYPE_CHECKING:
@@ -22,6 +29,8 @@ class GatewayMethods:
 
     def __init__(self, server: ReplayServer) -> None:
         self._server = server
+        self._once: dict[str, asyncio.Task[Any]] = {}  # the markers and activity, read once
+        self._frame: tuple[int, asyncio.Task[Any]] | None = None  # the latest frame asked for, by position
 
     def table(self) -> dict[str, Callable[..., Any]]:
         """Method name -> bound method, for the dispatcher."""
@@ -103,3 +112,40 @@ class GatewayMethods:
     def playback_status(self) -> Any:
         """time, duration, playing, speed, clients and counters."""
         return self._server.status_now()
+
+    # --- for the viewer: not the gateway's (a live gateway answers -32601) -----------
+
+    def get_replay_info(self) -> Any:
+        """The replay: the log's file name, the event stream's port, and the Unix time (s) of position 0."""
+        server = self._server
+        source = server.source
+        return {
+            "log": printable(os.path.basename(source.log.path)),
+            "ws_port": server.ws_port,
+            "origin": source.origin_ns / 1e9 if source.origin_ns else None,
+        }
+
+    async def get_markers(self) -> Any:
+        """The log's markers in time order: time (s from the log start), text and fields."""
+        return await self._read_once("markers", lambda: overview.markers(self._server.source))
+
+    async def get_activity(self) -> Any:
+        """The log's periods of activity: start, end, first, last (s from the log start), moves, electrodes."""
+        source, stop = self._server.source, self._server.stopping
+        return await self._read_once("activity", lambda: overview.activity(source, stop))
+
+    async def get_camera_frame(self) -> Any:
+        """The camera frame at the playback time: time, timestamp and the JPEG (base64); null before the first."""
+        server = self._server
+        at = round(server.status_now()["time"] * 1e9)
+        if self._frame is None or self._frame[0] != at or self._frame[1].cancelled():
+            source = server.source
+            self._frame = (at, server.read_in_thread(lambda: overview.camera_frame(source, at / 1e9)))
+        return await asyncio.shield(self._frame[1])
+
+    async def _read_once(self, name: str, read: Callable[[], Any]) -> Any:
+        """`read()` in a thread the first time; every later call (and every call meanwhile) shares its answer."""
+        task = self._once.get(name)
+        if task is None or task.cancelled():
+            task = self._once[name] = self._server.read_in_thread(read)
+        return await asyncio.shield(task)

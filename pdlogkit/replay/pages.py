@@ -1,9 +1,10 @@
-"""What the control API serves on `GET`: a static web app (`--web-ui`), or the replay's status page.
+"""What the control API serves on `GET`: a static web app (`--web-ui`), or pdlogkit's viewer and a status page.
 
 A web app is a folder, or a `.tar.gz` of one (such as the gateway's own
 `frontend-dist.tar.gz`): its files are read into memory once at start-up (a web
 app's build is a few MB), so serving never touches the disk from the event loop.
-`GET /` is its `index.html`. Without one, `GET /` shows a small status page.
+`GET /` is its `index.html`. Without one, `GET /` is the viewer (the static files in
+`web/`, package data) and `GET /status` a small status page.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import posixpath
 import tarfile
 from collections.abc import Callable
+from importlib import resources
 from typing import Any, NamedTuple
 
 from ..errors import ReplayError
@@ -32,20 +34,28 @@ class Page(NamedTuple):
     content_type: str
 
 
-class Pages:
-    """The pages served on GET: a static web app's files if one is given, else the status page at `/`."""
+#: Where the status page is when the viewer is at `/`.
+STATUS_PATH = "/status"
 
-    def __init__(self, status_page: Callable[[], bytes], web_ui: WebApp | None = None) -> None:
+
+class Pages:
+    """The pages served on GET: a static web app's files if one is given; else the viewer's files (`viewer`,
+    at `/`) and the status page at `/status`, or without a viewer the status page at `/`."""
+
+    def __init__(
+        self, status_page: Callable[[], bytes], web_ui: WebApp | None = None, viewer: WebApp | None = None
+    ) -> None:
         self._status_page = status_page
         self.web_ui = web_ui
+        self.viewer = viewer
 
     def get(self, path: str) -> Page | None:
         """The page at a URL path, or None."""
         if self.web_ui is not None:
             return self.web_ui.get(path)
-        if path == "/":
+        if path == (STATUS_PATH if self.viewer is not None else "/"):
             return Page(self._status_page(), "text/html; charset=utf-8")
-        return None
+        return self.viewer.get(path) if self.viewer is not None else None
 
 
 class WebApp:
@@ -78,6 +88,13 @@ class WebApp:
         if body is None:
             return None
         return Page(body, content_type(name))
+
+
+def viewer_app() -> WebApp:
+    """pdlogkit's viewer: the static files of `web/` (package data), read into memory."""
+    folder = resources.files("pdlogkit.replay") / "web"
+    files = {entry.name: entry.read_bytes() for entry in folder.iterdir() if entry.is_file()}
+    return WebApp(files, "pdlogkit viewer")
 
 
 def content_type(name: str) -> str:

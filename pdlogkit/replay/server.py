@@ -26,7 +26,7 @@ from ..log import Log, open_log
 from .clients import LOG_ERROR_CODE, Clients
 from .http import ControlServer
 from .methods import GatewayMethods
-from .pages import Pages, WebApp, printable, status_page
+from .pages import Pages, WebApp, printable, status_page, viewer_app
 from .playback import Playback, ReplayStats, Source, check_window
 from .readahead import ReadAhead
 from .rpc import Dispatcher
@@ -135,6 +135,8 @@ class ReplayServer(LoopService):
         self._http: ControlServer | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._background: BackgroundLoop | None = None
+        #: Set when the server stops: long reads in its threads (the viewer's activity scan) end early.
+        self.stopping = threading.Event()
         self.dispatcher = Dispatcher(GatewayMethods(self).table())
 
     # --- addresses -------------------------------------------------------
@@ -160,6 +162,13 @@ class ReplayServer(LoopService):
         return self._log
 
     @property
+    def source(self) -> Source:
+        """What is played: the log, its timeline's origin and duration, the window (once started)."""
+        if self._source is None:
+            raise ReplayError("the replay server is not started")
+        return self._source
+
+    @property
     def clients(self) -> int:
         """How many clients are connected to the event stream."""
         return len(self._clients)
@@ -178,7 +187,7 @@ class ReplayServer(LoopService):
         from websockets.asyncio.server import serve
 
         self._aloop = asyncio.get_running_loop()
-        web_ui = await self._in_thread(self._open)
+        web_ui, viewer = await self._in_thread(self._open)
         source = self._source
         assert source is not None
         feed = source.read_ahead(source.start)
@@ -208,7 +217,8 @@ class ReplayServer(LoopService):
         except OSError as exc:
             raise ReplayError(f"cannot serve events on {self.host}:{self.ws_port}: {exc.strerror or exc}") from None
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
-        self._http = ControlServer(self.dispatcher, Pages(self._status_page, web_ui), self.host, self.http_port)
+        pages = Pages(self._status_page, web_ui, viewer if web_ui is None else None)
+        self._http = ControlServer(self.dispatcher, pages, self.host, self.http_port)
         try:
             await self._http.start()
         except OSError as exc:
@@ -220,9 +230,10 @@ class ReplayServer(LoopService):
         if not self.per_client:
             self._spawn(self._main.run())
 
-    def _open(self) -> WebApp | None:
-        """Blocking start-up work, in a thread: the web UI, the log, its board and the playback window."""
+    def _open(self) -> tuple[WebApp | None, WebApp | None]:
+        """Blocking start-up work, in a thread: the web UI (or the viewer), the log, its board and the window."""
         web_ui = WebApp.load(self._web_ui_path) if self._web_ui_path is not None else None
+        viewer = viewer_app() if web_ui is None else None
         if isinstance(self._log_arg, Log):
             self._log = self._log_arg
         else:
@@ -239,7 +250,7 @@ class ReplayServer(LoopService):
             self.board = self._log_board()
         if self.board is None and self._fallback_board is not None:
             self.board = load_board(self._fallback_board)
-        return web_ui
+        return web_ui, viewer
 
     def _log_board(self) -> Board | None:
         """The board a container log's metadata holds (recorded in the gateway's answer shape), if any."""
@@ -255,6 +266,7 @@ class ReplayServer(LoopService):
 
     async def stop(self) -> None:
         """Stop playing, close every connection and both servers; no thread or task of the server outlives it."""
+        self.stopping.set()
         if self._http is not None:
             http, self._http = self._http, None
             await http.stop()
@@ -291,6 +303,12 @@ class ReplayServer(LoopService):
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def read_in_thread(self, fn: Callable[[], T]) -> asyncio.Task[T]:
+        """Blocking reading (`fn`) in a thread the server joins when it stops, as a task it cancels then."""
+        task = self._spawn(self._in_thread(fn))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a failure nobody awaits any more
         return task
 
     async def _in_thread(self, fn: Callable[[], T]) -> T:
