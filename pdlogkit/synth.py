@@ -34,6 +34,8 @@ from . import schema as pb
 from ._loop import BackgroundLoop, LoopService
 
 ELECTRODES = 128
+#: What the synthetic gateway's get_device_info answers (and its stream's device_info event says).
+DEVICE_INFO: dict[str, Any] = {"connected": True, "serial_number": "SYNTH-0001", "software_version": "synth 1.0"}
 GRID_COLUMNS, GRID_ROWS = 16, 8
 #: 2026-01-01T00:00:00Z: the default start of a synthetic log, so files are reproducible.
 DEFAULT_START_NS = 1_767_225_600 * 1_000_000_000
@@ -264,9 +266,7 @@ class SynthStream:
             heapq.heappush(queue, (first, order, kind, period))
         yield (
             self.start_ns,
-            pb.PurpleDropEvent(
-                device_info=pb.DeviceInfo(connected=True, serial_number="SYNTH-0001", software_version="synth 1.0")
-            ).SerializeToString(),
+            pb.PurpleDropEvent(device_info=pb.DeviceInfo(**DEVICE_INFO)).SerializeToString(),
         )
         yield self.start_ns, self._electrode_state(state["drop"])
         while queue:
@@ -391,9 +391,10 @@ def write_log(
 
 
 class SynthGateway(LoopService):
-    """A live synthetic gateway: broadcasts a `SynthStream` in real time over a websocket.
+    """A live synthetic gateway: broadcasts a `SynthStream` in real time over a websocket,
+    and answers `get_board_definition` and `get_device_info` on a control API (JSON-RPC, `rpc_url`).
 
-    Binds 127.0.0.1 on a free port unless told otherwise. Use it as an async context
+    Binds 127.0.0.1 on free ports unless told otherwise. Use it as an async context
     manager in async code, or as a plain one (it then runs in a background thread).
     Timestamps are the wall clock at publication, as the real gateway's are.
     """
@@ -402,14 +403,22 @@ class SynthGateway(LoopService):
     start_timeout = stop_timeout = 10.0
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, duration: float = 24 * 3600.0, **stream_options: Any
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        rpc_port: int = 0,
+        duration: float = 24 * 3600.0,
+        **stream_options: Any,
     ) -> None:
         self.host = host
         self.port = port
+        self.rpc_port = rpc_port
         self._duration = duration
         self._options = stream_options
         self._clients: set[Any] = set()
         self._server: Any = None
+        self._rpc: Any = None
         self._task: asyncio.Task[None] | None = None
         self._background: BackgroundLoop | None = None
 
@@ -417,6 +426,11 @@ class SynthGateway(LoopService):
     def ws_url(self) -> str:
         """The websocket URL clients connect to."""
         return f"ws://{self.host}:{self.port}"
+
+    @property
+    def rpc_url(self) -> str:
+        """The control API's JSON-RPC endpoint (what a recorder's `rpc_url` takes)."""
+        return f"http://{self.host}:{self.rpc_port}/rpc"
 
     @property
     def clients(self) -> int:
@@ -429,6 +443,9 @@ class SynthGateway(LoopService):
 
         self._server = await serve(self._handle, self.host, self.port, max_size=None, compression=None)
         self.port = self._server.sockets[0].getsockname()[1]
+        if self._rpc is None:
+            self._rpc = await _control_api(self.host, self.rpc_port)
+            self.rpc_port = self._rpc.addresses[0][1]
         self._task = asyncio.get_running_loop().create_task(self._broadcast())
 
     async def stop(self) -> None:
@@ -441,6 +458,23 @@ class SynthGateway(LoopService):
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+    async def close(self) -> None:
+        """Stop, and close the control API too."""
+        await self.stop()
+        if self._rpc is not None:
+            await self._rpc.cleanup()
+            self._rpc = None
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._background is not None
+        try:
+            self._background.run(self.close(), timeout=self.stop_timeout)
+        finally:
+            self._background.close()
 
     async def _handle(self, connection: Any) -> None:
         self._clients.add(connection)
@@ -468,3 +502,31 @@ class SynthGateway(LoopService):
         self._background.run(self.stop(), timeout=10)
         time.sleep(downtime)
         self._background.run(self.start(), timeout=10)
+
+
+async def _control_api(host: str, port: int) -> Any:
+    """The synthetic gateway's control API on an aiohttp runner: the two read-only questions a recorder asks."""
+    from aiohttp import web
+
+    from .replay.rpc import Dispatcher
+
+    def get_board_definition() -> dict[str, Any]:
+        """The synthetic 16 x 8 board, as the gateway answers it."""
+        return board_definition()
+
+    def get_device_info() -> dict[str, Any]:
+        """The synthetic device."""
+        return dict(DEVICE_INFO)
+
+    dispatcher = Dispatcher({f.__name__: f for f in (get_board_definition, get_device_info)})
+
+    async def rpc(request: web.Request) -> web.Response:
+        answer = await dispatcher.handle(await request.read())
+        return web.Response(body=answer or b"", status=200 if answer else 204, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/rpc", rpc)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -58,3 +58,25 @@ def test_the_drop_is_drawn_where_the_electrodes_say():
 def test_timestamps_are_unix_time_from_the_chosen_start():
     first_timed = next(Event(p) for _, p in SynthStream(1.0, camera=False, start_ns=10**18) if Event(p).time)
     assert 1e9 <= first_timed.time <= 1e9 + 0.1
+
+
+def test_a_live_synthetic_gateway_answers_its_control_api_so_recordings_describe_themselves(tmp_path):
+    import json
+    import time
+    import urllib.request
+
+    from pdlogkit import EventRecorder
+    from pdlogkit.synth import DEVICE_INFO, SynthGateway, board_definition
+
+    with SynthGateway() as gateway:
+        body = json.dumps({"jsonrpc": "2.0", "method": "get_board_definition", "params": [], "id": 1}).encode()
+        with urllib.request.urlopen(urllib.request.Request(gateway.rpc_url, body), timeout=10) as answer:
+            assert json.load(answer)["result"] == board_definition()
+        unknown = json.dumps({"jsonrpc": "2.0", "method": "move_drops", "params": [], "id": 2}).encode()
+        with urllib.request.urlopen(urllib.request.Request(gateway.rpc_url, unknown), timeout=10) as answer:
+            assert "error" in json.load(answer)
+        with EventRecorder(gateway.ws_url, rpc_url=gateway.rpc_url) as rec, rec.recording(tmp_path / "r.pdlz"):
+            time.sleep(1.5)
+    with open_log(tmp_path / "r.pdlz") as log:
+        assert log.metadata["board"] == board_definition()
+        assert log.metadata["device_info"] == DEVICE_INFO

@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import MissingDependencyError, VideoError, WindowError
 from ..log import open_log
 from ..ops import find_activity
+from ..plot import save_timeline
 from ..record import EventRecorder, SegmentSummary
 from ..synth import Experiment, SynthGateway
-from ..video import write_video
+from ..video import Overlay, write_video
 from .common import fmt_bytes, positive_seconds
 
 #: The demo's experiment: a burst of 6 drop moves every 10 s or so (a real one idles for minutes).
@@ -49,6 +51,7 @@ def _demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     _segments(out, args.seconds)
     _activity(out, args.experiment_seconds)
+    _pictures(out)
     return 0
 
 
@@ -89,9 +92,11 @@ def _activity(out: Path, seconds: float) -> None:
         old.unlink()
     print("\nAn experiment: idle stretches, then bursts of drop moves (a synthetic gateway in experiment mode)")
     with SynthGateway(experiment=EXPERIMENT) as gateway:
-        rolls: dict[str, Any] = {"pre_roll": PRE_ROLL, "post_roll": POST_ROLL, "overwrite": True}
+        # The recorders ask the gateway's control API for its board and device: the logs describe themselves.
+        asks = {"rpc_url": gateway.rpc_url, "overwrite": True}
+        rolls: dict[str, Any] = {"pre_roll": PRE_ROLL, "post_roll": POST_ROLL, **asks}
         with (
-            EventRecorder(gateway.ws_url, overwrite=True) as full,
+            EventRecorder(gateway.ws_url, **asks) as full,
             EventRecorder(gateway.ws_url, frames="activity", **rolls) as rec,
             EventRecorder(gateway.ws_url, **rolls) as bursts,
         ):
@@ -123,7 +128,7 @@ def _activity(out: Path, seconds: float) -> None:
     print("\nVideos of the active parts (pdlogkit activity finds the periods; a clip for each):")
     report = find_activity(active, pre_roll=PRE_ROLL, post_roll=POST_ROLL)
     for n, period in enumerate(report.periods, start=1):
-        with contextlib.suppress(Exception):  # a period at the very edge may hold no whole frame
+        with contextlib.suppress(VideoError, WindowError):  # a period at the very edge may hold no whole frame
             video = write_video(
                 log, out / f"active-{n}.mp4", start=period.start, end=period.end, preset="veryfast", overwrite=True
             )
@@ -142,3 +147,23 @@ def _compare(whole: SegmentSummary, kept: SegmentSummary, files: list[SegmentSum
     for f in files:
         span = f.last_time - f.first_time if f.last_time is not None and f.first_time is not None else 0.0
         print(f"  {f.path}: one burst, {f.events} events over {span:.1f} s")
+
+
+def _pictures(out: Path) -> None:
+    """The experiment as pictures: a timeline figure, and a video with the clock, markers and electrodes drawn in."""
+    active = out / "activity.pdlz"
+    print("\nPictures of the experiment:")
+    with open_log(active) as log:
+        board = "the board from the log's metadata" if "board" in log.metadata else "no board in the log"
+        try:
+            figure = save_timeline(log, out / "timeline.png", overwrite=True)
+        except MissingDependencyError as exc:  # installed without the plot extra
+            print(f"  no timeline figure: {exc}")
+        else:
+            panels = ", ".join(figure.panels)
+            print(f"  {figure.path}: {figure.width}x{figure.height}, panels: {panels}; {figure.markers} markers")
+        video = write_video(
+            log, out / "overlay.mp4", overlay=Overlay(capacitance=True), preset="veryfast", overwrite=True
+        )
+        print(f"  {video.path}: {video.frames} frames with the clock, the markers and the driven electrodes ({board})")
+    print(f"\nEverything is in {out.resolve()}")
