@@ -2,6 +2,7 @@
 
 from ._version import __version__
 from .errors import (
+    BoardError,
     FullScanWarning,
     GatewayUnreachable,
     LogFormatError,
@@ -33,6 +34,7 @@ __all__ = [
     "KINDS",
     "ActivityReport",
     "AsyncEventRecorder",
+    "BoardError",
     "ClassicLog",
     "CutKind",
     "Damage",

@@ -10,6 +10,7 @@ PdlogkitError
 ├── MissingDependencyError  an optional dependency is missing (also an ImportError; names the extra)
 ├── RecorderError           the recorder cannot do what was asked
 │   ├── RecorderStateError, GatewayUnreachable (exit code 4), RecordingFailed
+├── BoardError              a board definition could not be found or read
 ├── ReplayError, VideoError, PlotError
 """
 
