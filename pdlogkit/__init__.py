@@ -22,8 +22,9 @@ from .errors import (
     WindowError,
 )
 from .events import KINDS, Event
+from .files.logs import ClassicLog, IndexedLog, StreamLog
 from .formats.common import CutKind, Damage, DamageKind, Truncation
-from .log import ClassicLog, IndexedLog, Log, LogSummary, StreamLog, open_log, open_writer
+from .log import Log, LogSummary, open_log, open_writer
 from .markers import Marker
 from .ops import convert, find_activity, index_log, merge_logs, recover_log, slice_log, trim_log, verify_log
 from .record import AsyncEventRecorder, EventRecorder, SegmentSummary

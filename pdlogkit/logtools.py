@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from .events import Event
 from .files.indexed_writer import LEVEL
-from .log import StreamLog
+from .files.logs import StreamLog
 from .ops import convert, index_log, merge_logs, recover_log, slice_log, verify_log
 from .render import event_dict, event_dicts
 from .reports import RecoverReport, RecoverStatus, VerifyReport, WriteReport
