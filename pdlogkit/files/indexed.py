@@ -34,6 +34,8 @@ _RESYNC_BLOCK = 1 << 20
 _COALESCE = fmt.MAX_CHUNK_HEADER + IMAGE_CHUNK_SIZE + (1 << 20)
 #: Chunks a read of a remote file asks for ahead of the one being decoded (requests in flight).
 _AHEAD = 4
+#: Records handed out at a time by `payload_batches` (about a chunk's worth).
+_BATCH = 4096
 #: Damage that stops a strict read (after the events before it): bytes where a chunk should be.
 _STOPS_STRICT = frozenset({DamageKind.NOT_A_CHUNK, DamageKind.ZERO_RUN})
 
@@ -466,32 +468,22 @@ def _positions(recs: fmt.ChunkRecords, codes: frozenset[int] | None, lo: int | N
     return [j for j, (k, t) in enumerate(zip(recs.kinds, recs.times, strict=True)) if k in codes and lo_ <= t < hi_]
 
 
-def _emit(info: fmt.ChunkInfo, recs: fmt.ChunkRecords, picks: list[int], path: str | None) -> Iterator[Event]:
-    body, starts, ends, times, kinds = recs.body, recs.starts, recs.ends, recs.times, recs.kinds
-    names = fmt.KIND_NAMES
-    offset = info.offset
-    for j in picks:
-        yield Event(body[starts[j] : ends[j]], offset, times[j], kind=names[kinds[j]], path=path)
-
-
-def _merge(
+def _runs(
     ids: list[int],
     first_seqs: list[int],
     loaded: Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None],
     codes: frozenset[int] | None,
     lo: int | None,
     hi: int | None,
-    path: str | None,
-) -> Iterator[Event]:
-    """Events of chunks `ids` (sorted by first sequence number) in sequence order.
+) -> Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords, list[int]]]:
+    """The wanted records of chunks `ids` (sorted by first sequence number) in sequence order, as runs.
 
-    A chunk whose records all come before the next chunk's is emitted in one go;
-    overlapping chunks (camera frames and sensors written side by side) are merged
-    record by record.
+    Each run is (chunk, its records, positions of consecutive records of it): a chunk whose
+    records all come before the next chunk's is one run; overlapping chunks (camera frames
+    and sensors written side by side) give one run per stretch between the other's records.
     """
     pending = list(reversed(ids))
     heap: list[tuple[int, int, int, list[int], fmt.ChunkInfo, fmt.ChunkRecords]] = []
-    names = fmt.KIND_NAMES
     while pending or heap:
         while pending and (not heap or first_seqs[pending[-1]] <= heap[0][0]):
             i = pending.pop()
@@ -504,20 +496,34 @@ def _merge(
                 heapq.heappush(heap, (recs.seqs[picks[0]], i, 0, picks, info, recs))
         if not heap:
             continue
-        _, i, k, picks, info, recs = heap[0]
-        if len(heap) == 1 and (not pending or first_seqs[pending[-1]] > recs.seqs[picks[-1]]):
-            heapq.heappop(heap)
-            yield from _emit(info, recs, picks[k:] if k else picks, path)
-            continue
-        j = picks[k]
-        yield Event(
-            recs.body[recs.starts[j] : recs.ends[j]], info.offset, recs.times[j], kind=names[recs.kinds[j]], path=path
-        )
-        k += 1
-        if k < len(picks):
-            heapq.heapreplace(heap, (recs.seqs[picks[k]], i, k, picks, info, recs))
-        else:
-            heapq.heappop(heap)
+        _, i, k, picks, info, recs = heapq.heappop(heap)
+        # This chunk's records run until another chunk (held, or still to load) has an earlier one.
+        limit = min(heap[0][0] if heap else 1 << 64, first_seqs[pending[-1]] if pending else 1 << 64)
+        seqs = recs.seqs
+        stop = k + 1
+        while stop < len(picks) and seqs[picks[stop]] < limit:
+            stop += 1
+        yield info, recs, picks[k:stop] if k or stop < len(picks) else picks
+        if stop < len(picks):
+            heapq.heappush(heap, (seqs[picks[stop]], i, stop, picks, info, recs))
+
+
+def _merge(
+    ids: list[int],
+    first_seqs: list[int],
+    loaded: Iterator[tuple[fmt.ChunkInfo, fmt.ChunkRecords] | None],
+    codes: frozenset[int] | None,
+    lo: int | None,
+    hi: int | None,
+    path: str | None,
+) -> Iterator[Event]:
+    """Events of chunks `ids` (sorted by first sequence number) in sequence order."""
+    names = fmt.KIND_NAMES
+    for info, recs, run in _runs(ids, first_seqs, loaded, codes, lo, hi):
+        body, starts, ends, times, kinds = recs.body, recs.starts, recs.ends, recs.times, recs.kinds
+        offset = info.offset
+        for j in run:
+            yield Event(body[starts[j] : ends[j]], offset, times[j], kind=names[kinds[j]], path=path)
 
 
 def _merge_batches(
@@ -528,44 +534,18 @@ def _merge_batches(
     lo: int | None,
     hi: int | None,
 ) -> Iterator[tuple[list[int], list[bytes], list[int]]]:
-    """`_merge`, in batches: a chunk whose records all come before the next chunk's is one batch."""
-    pending = list(reversed(ids))
-    heap: list[tuple[int, int, int, list[int], fmt.ChunkInfo, fmt.ChunkRecords]] = []
+    """`_merge`, in batches of (receive times, payloads, chunk offsets): a few runs' worth at a time."""
     times: list[int] = []
     payloads: list[bytes] = []
     offsets: list[int] = []
-    while pending or heap:
-        while pending and (not heap or first_seqs[pending[-1]] <= heap[0][0]):
-            i = pending.pop()
-            chunk = next(loaded)
-            if chunk is None:
-                continue
-            info, recs = chunk
-            picks = _positions(recs, codes, lo, hi)
-            if picks:
-                heapq.heappush(heap, (recs.seqs[picks[0]], i, 0, picks, info, recs))
-        if not heap:
-            continue
-        _, i, k, picks, info, recs = heap[0]
+    for info, recs, run in _runs(ids, first_seqs, loaded, codes, lo, hi):
         body, starts, ends, rtimes = recs.body, recs.starts, recs.ends, recs.times
-        if len(heap) == 1 and (not pending or first_seqs[pending[-1]] > recs.seqs[picks[-1]]):
-            heapq.heappop(heap)
-            if times:
-                yield times, payloads, offsets
-                times, payloads, offsets = [], [], []
-            chosen = picks[k:] if k else picks
-            picked: list[bytes] = [body[starts[j] : ends[j]] for j in chosen]  # type: ignore[misc]
-            yield [rtimes[j] for j in chosen], picked, [info.offset] * len(chosen)
-            continue
-        j = picks[k]
-        times.append(rtimes[j])
-        payloads.append(body[starts[j] : ends[j]])  # type: ignore[arg-type]
-        offsets.append(info.offset)
-        k += 1
-        if k < len(picks):
-            heapq.heapreplace(heap, (recs.seqs[picks[k]], i, k, picks, info, recs))
-        else:
-            heapq.heappop(heap)
+        times.extend([rtimes[j] for j in run])
+        payloads.extend([body[starts[j] : ends[j]] for j in run])
+        offsets.extend([info.offset] * len(run))
+        if len(times) >= _BATCH:
+            yield times, payloads, offsets
+            times, payloads, offsets = [], [], []
     if times:
         yield times, payloads, offsets
 
