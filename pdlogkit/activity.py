@@ -25,6 +25,7 @@ Events before an activity wait in the gate until they are decided, at most
 from __future__ import annotations
 
 import enum
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -61,7 +62,8 @@ class ActivityDetector:
     from the previous electrode_state's; the first one seen only sets the baseline),
     kind names (every event of those kinds), or a predicate `callable(event) -> bool`.
     Electrode states are followed whatever `activity` is: `switched` holds the
-    electrodes turned on or off by the last event looked at.
+    electrodes turned on or off by the last event looked at. A predicate that raises
+    is set aside with a warning (`error` says why) and electrode moves count instead.
     """
 
     def __init__(self, activity: ActivitySpec = None) -> None:
@@ -80,6 +82,8 @@ class ActivityDetector:
         self._driven: frozenset[int] | None = None
         #: Electrodes turned on or off by the last event looked at (empty unless it was an electrode_state).
         self.switched: frozenset[int] = frozenset()
+        #: Why the predicate given was set aside (it raised), if it was.
+        self.error: str | None = None
 
     def __call__(self, event: Event) -> bool:
         """Whether `event` is activity (events must be looked at in stream order)."""
@@ -94,7 +98,13 @@ class ActivityDetector:
             event = event or Event(payload, received_ns=time_ns, kind=kind)
             moved = self._follow(event)
         if self._predicate is not None:
-            return bool(self._predicate(event or Event(payload, received_ns=time_ns, kind=kind)))
+            try:
+                return bool(self._predicate(event or Event(payload, received_ns=time_ns, kind=kind)))
+            except Exception as exc:  # the caller's bug must cost neither the event nor the connection
+                self._predicate = None
+                self.error = f"the activity predicate failed and was replaced by electrode moves: {exc!r}"
+                self.description = "electrode moves (the predicate given failed)"
+                warnings.warn(self.error, RuntimeWarning, stacklevel=2)
         if self._kinds is not None:
             return kind in self._kinds
         return moved

@@ -13,12 +13,13 @@ import contextlib
 import enum
 import glob
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import OutputExistsError, PdlogkitError
+from .errors import PdlogkitError
 from .files.indexed_writer import LEVEL
 from .files.remote import filesystem, is_url, local_path
 from .log import INDEXED_SUFFIX, TimeBound, open_log
@@ -189,9 +190,7 @@ def _verify(log: str, output: str | None, options: JobOptions) -> JobResult:
 def _index(log: str, output: str | None, options: JobOptions) -> JobResult:
     from .ops import index_log
 
-    if output is not None and os.path.exists(output) and not options.overwrite:
-        raise OutputExistsError(output)
-    path = index_log(log, out=output)
+    path = index_log(log, out=output, overwrite=options.overwrite)
     text = "has an index of its own (a container)" if path is None else f"wrote {path}"
     return JobResult(log, "index", Status.OK, output=path, text=text)
 
@@ -278,8 +277,11 @@ def remove_partials(outputs: Iterable[str | None]) -> None:
             continue
         folder, name = os.path.split(output)
         for tmp in glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(name)}.*.part")):
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            if os.path.isdir(tmp) and not os.path.islink(tmp):  # an export's folder of tables
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
 
 __all__ = [

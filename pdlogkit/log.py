@@ -154,7 +154,9 @@ class Log(ABC):
         """The log's size in bytes (None for a stream)."""
         return None
 
-    def build_index(self, progress: Progress = None, out: str | os.PathLike[str] | None = None) -> str | None:
+    def build_index(
+        self, progress: Progress = None, out: str | os.PathLike[str] | None = None, *, overwrite: bool = False
+    ) -> str | None:
         """Make the log quick to window: write a classic log's sidecar index and return its path.
 
         The sidecar goes beside the log, or to `out` (required for a remote log: put the file
@@ -162,6 +164,9 @@ class Log(ABC):
         `LogFormatError` for a container that lost its index (`recover` makes a proper file of it).
         """
         raise ValueError(f"{self.path} is a stream: save it to a file to index it")
+
+    #: Whether `markers()` is complete before reading (a stream learns its markers as it is read).
+    markers_known: bool = True
 
     def markers(self) -> list[Marker]:
         """The markers the log holds (time, text, fields), in time order."""
@@ -265,7 +270,13 @@ def format_for(path: str | os.PathLike[str] | None, format: str | None = None) -
         return format
     if path is None:
         return "classic"
-    return "indexed" if Path(path).suffix.lower() == INDEXED_SUFFIX else "classic"
+    suffix = Path(path).suffix.lower()
+    if suffix == ".mcap":
+        raise ValueError(
+            f"{os.fspath(path)}: MCAP is written by `pdlogkit convert LOG OUT.mcap` or `pdlogkit export`; "
+            "choose .pdlz or a classic name here, or --format"
+        )
+    return "indexed" if suffix == INDEXED_SUFFIX else "classic"
 
 
 def open_writer(

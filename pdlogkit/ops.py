@@ -227,17 +227,22 @@ def _numbered(log: Log, i: int) -> Iterator[tuple[int, int, int, Event]]:
 
 
 def index_log(
-    path: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, progress: Progress = None
+    path: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    progress: Progress = None,
 ) -> str | None:
     """Write the sidecar index of a classic log and return its path; None for a container (it has its own).
 
     It goes beside the log, or to `out` (a file, or a folder to write `NAME.pdidx` in): a remote log's
-    sidecar is written locally, to be put beside the log.
+    sidecar is written locally, to be put beside the log. An older sidecar there is replaced; any
+    other file only with `overwrite`.
     """
     with open_log(path) as log:
         if out is not None and os.path.isdir(out):
             out = os.path.join(out, os.path.basename(log.path) + ".pdidx")
-        return log.build_index(progress, out)
+        return log.build_index(progress, out, overwrite=overwrite)
 
 
 def verify_log(source: Source, *, progress: Progress = None) -> VerifyReport:

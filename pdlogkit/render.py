@@ -70,8 +70,11 @@ def event_dicts(
             yield marker_dict(pending.pop(0))
 
     events = log.timed_events(chosen, start, end) if chosen != [] else iter(())
+    poll = with_markers and not log.markers_known  # a stream's markers come with its chunks
+    if with_markers and not poll:
+        _note(log, lo, hi, shown, pending)
     for t, event in events:
-        if with_markers and event.offset != last_offset:  # a stream's markers come with its chunks
+        if poll and event.offset != last_offset:
             last_offset = event.offset
             _note(log, lo, hi, shown, pending)
         if pending and t is not None:

@@ -36,6 +36,34 @@ def log_clock(events: Iterable[Event], start_ns: int | None = None) -> Iterator[
         yield last, event
 
 
+#: Events without a time held back at most, waiting for a log's first timestamp (see `first_time_back`).
+LEADING_HELD = 10_000
+
+
+def first_time_back(
+    timed: Iterable[tuple[int | None, Event]], held: int = LEADING_HELD
+) -> Iterator[tuple[int | None, Event]]:
+    """`timed` with the events before its first time given that first time, as a log's clock gives them.
+
+    For a stream, where the first time is not known ahead: up to `held` such events are held back
+    until it comes (more keep None).
+    """
+    waiting: list[Event] = []
+    iterator = iter(timed)
+    for t, event in iterator:
+        if t is None and len(waiting) < held:
+            waiting.append(event)
+            continue
+        for early in waiting:
+            yield t, early
+        waiting = []
+        yield t, event
+        break
+    for early in waiting:  # the stream ended without any time
+        yield None, early
+    yield from iterator
+
+
 class PlaybackClock:
     """Maps log times to a monotonic schedule in ns from the first event.
 

@@ -39,3 +39,11 @@ def sensor_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("synth") / "sensors.bin"
     write_log(path, 60.0, seed=2, camera=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def boardless_log(sensor_log: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sensor log without the metadata sidecar that names its (synthetic) board: a log of no known board."""
+    path = tmp_path_factory.mktemp("boardless") / "sensors.bin"
+    path.write_bytes(sensor_log.read_bytes())
+    return path

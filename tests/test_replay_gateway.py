@@ -151,8 +151,8 @@ def test_board_names_work_from_an_empty_folder_for_both_commands(sensor_log, els
         assert served.process.returncode == 0, served.err
 
 
-def test_pdserver_without_a_board_answers_the_original_default(sensor_log, elsewhere):
-    command = [*PDSERVER, "--replay", str(sensor_log), "--ws-port", "0", "--http-port", "0"]
+def test_pdserver_without_a_board_answers_the_original_default(boardless_log, elsewhere):
+    command = [*PDSERVER, "--replay", str(boardless_log), "--ws-port", "0", "--http-port", "0"]
     with Served(command, **elsewhere) as served:
         assert result(served.rpc_url, "get_board_definition") == load_board("misl_v4").gateway_definition()
 
@@ -164,8 +164,8 @@ def test_the_board_a_log_holds_is_answered_when_none_is_given(sensor_pdlz):
         assert result(server.rpc_url, "get_board_definition") == load_board("misl_v3").gateway_definition()
 
 
-def test_without_any_board_get_board_definition_says_how_to_give_one(sensor_log):
-    with ReplayServer(sensor_log, paused=True) as server:
+def test_without_any_board_get_board_definition_says_how_to_give_one(boardless_log):
+    with ReplayServer(boardless_log, paused=True) as server:
         error = call(server.rpc_url, "get_board_definition")["error"]
     assert error["code"] == UNAVAILABLE and "--board" in error["message"]
 

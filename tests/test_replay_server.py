@@ -206,8 +206,8 @@ def test_state_methods_answer_the_log_at_the_playback_time(sensor_log):
         assert len(pins) == 128 and pins.count(True) == 1
 
 
-def test_the_control_api_rejects_bad_calls_with_json_rpc_errors_never_http_500(sensor_log):
-    with ReplayServer(sensor_log, paused=True) as server:
+def test_the_control_api_rejects_bad_calls_with_json_rpc_errors_never_http_500(boardless_log):
+    with ReplayServer(boardless_log, paused=True) as server:
         answer = rpc(server, "set_electrode_pins", [True] * 128)
         assert answer["error"]["code"] == -32000 and "read-only" in answer["error"]["message"]
         assert rpc(server, "move_drops", [])["error"]["code"] == -32000
@@ -271,7 +271,7 @@ def test_the_replay_command_reports_bad_input_clearly(tmp_path, camera_log):
     bad_board = subprocess.run(
         [*PDLOGKIT, "replay", str(camera_log), "--board", str(board)], capture_output=True, text=True
     )
-    assert bad_board.returncode == 1 and "board.json is not valid JSON" in bad_board.stderr
+    assert bad_board.returncode == 2 and "board.json is not valid JSON" in bad_board.stderr  # a wrong --board
 
 
 def test_on_a_terminal_space_pauses_and_resumes(camera_log):

@@ -392,7 +392,7 @@ def test_an_interrupted_video_leaves_no_file(tmp_path: Path) -> None:
     for codec in ("h264", "copy"):
         with pytest.raises(KeyboardInterrupt) as excinfo:  # the traceback keeps write_video's frame alive
             write_video(log, out, codec=codec, progress=interrupt)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["run.bin"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["run.bin", "run.bin.pdmeta"]  # no video, no part
         # The pipeline was closed on the way out: no decoding thread is left reading the closed log.
         assert excinfo.traceback and "pdlogkit-video-decode" not in {t.name for t in threading.enumerate()}
 

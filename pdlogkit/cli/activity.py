@@ -8,8 +8,8 @@ from .. import ops
 from ..activity import POST_ROLL, PRE_ROLL
 from ..events import KINDS
 from ..reports import ActivityReport, TrimReport
-from .common import OK, fmt_bytes, fmt_duration, print_json, seconds
-from .logs import _input, _output_options, _size, _with_progress, _write_options
+from .common import OK, fmt_bytes, fmt_duration, log_argument, print_json, seconds
+from .logs import _output_options, _size, _with_progress, _write_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,7 +76,7 @@ def _seconds(value: float) -> str:
 
 def _activity(args: argparse.Namespace) -> int:
     report: ActivityReport = ops.find_activity(
-        _input(args.log), pre_roll=args.pre_roll, post_roll=args.post_roll, activity=args.activity
+        log_argument(args.log), pre_roll=args.pre_roll, post_roll=args.post_roll, activity=args.activity
     )
     if args.json:
         print_json(report.to_dict())
@@ -100,7 +100,7 @@ def _trim(args: argparse.Namespace) -> int:
         "trim",
         _size(args.src) if args.src != "-" else None,
         lambda p: ops.trim_log(
-            _input(args.src),
+            log_argument(args.src),
             args.dst,
             pre_roll=args.pre_roll,
             post_roll=args.post_roll,

@@ -13,9 +13,10 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO, TypeVar
+from typing import Any, BinaryIO, TextIO, TypeVar
 
 from ..errors import (
+    BoardError,
     FullScanWarning,
     GatewayUnreachable,
     LogReadError,
@@ -194,6 +195,13 @@ class Progress(StatusLine):
             self.show(f"{self.label} {amount(done)} {rate}", force=force)
 
 
+def log_argument(name: str) -> str | BinaryIO:
+    """A log argument: a path or URL, or - for stdin (read unbuffered, by its descriptor)."""
+    if name != "-":
+        return name
+    return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+
+
 def print_json(data: Any, stream: TextIO | None = None) -> None:
     """Machine output: one JSON document."""
     json.dump(data, stream or sys.stdout, indent=2, default=str)
@@ -228,6 +236,9 @@ def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespa
     except GatewayUnreachable as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return UNREACHABLE
+    except BoardError as exc:  # a --board that is not found or not a board definition: a wrong argument
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return USAGE
     except MissingDependencyError as exc:  # a feature not installed: the message names the extra
         print(f"{prog}: {exc}", file=sys.stderr)
         return USAGE

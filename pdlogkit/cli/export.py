@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import MissingDependencyError
 from ..events import KINDS
-from .common import OK, USAGE, Progress, fmt_bytes, print_json, time_bound
+from ..files.output import open_output
+from .common import OK, Progress, fmt_bytes, log_argument, print_json, time_bound
 
 _TABLES = (*KINDS, "activations", "markers")
 
@@ -36,13 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _export(args: argparse.Namespace) -> int:
-    source = sys.stdin.buffer if args.log == "-" else args.log
-    try:
-        from ..export import export_log
-        from ..export.foxglove import layout_path
+    from ..export import export_log
+    from ..export.foxglove import layout_path
 
-        bar = Progress(None, "export", unit="events")
-        with bar:
+    source = log_argument(args.log)
+    # The layout's output is claimed first: an existing file there stops the export before it begins.
+    layout = open_output(args.layout, overwrite=args.force) if args.layout else None
+    try:
+        with Progress(None, "export", unit="events") as bar:
 
             def progress(done: int, total: int) -> None:
                 bar.total = total
@@ -58,11 +59,14 @@ def _export(args: argparse.Namespace) -> int:
                 overwrite=args.force,
                 progress=progress,
             )
-    except MissingDependencyError as exc:
-        print(f"pdlogkit: {exc}", file=sys.stderr)
-        return USAGE
-    if args.layout:
-        _write_layout(layout_path(), args.layout, args.force)
+        if layout is not None:
+            with open(layout_path(), "rb") as f:
+                layout.write(f.read())
+            layout.commit()
+    except BaseException:
+        if layout is not None:
+            layout.abort()
+        raise
     if args.json:
         print_json(report.to_dict())
         return OK
@@ -78,17 +82,3 @@ def _export(args: argparse.Namespace) -> int:
     if report.format == "mcap" and not args.layout:
         print(f"Foxglove: open {report.output}, then Layouts > Import from file: {layout_path()}")
     return OK
-
-
-def _write_layout(source: str, target: str, overwrite: bool) -> None:
-    from ..files.output import open_output
-
-    with open(source, "rb") as f:
-        data = f.read()
-    out = open_output(target, overwrite=overwrite)
-    try:
-        out.write(data)
-        out.commit()
-    except BaseException:
-        out.abort()
-        raise

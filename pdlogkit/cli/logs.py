@@ -9,7 +9,7 @@ import stat
 import sys
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO
+from typing import Any
 
 from .. import ops
 from ..errors import TruncatedLogWarning
@@ -26,6 +26,7 @@ from .common import (
     Progress,
     fmt_bytes,
     fmt_duration,
+    log_argument,
     print_json,
     time_bound,
 )
@@ -69,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("log", metavar="LOG", help="a classic log file or URL")
     p.add_argument("--out", metavar="PATH", help="write the sidecar here (a file, or a folder) instead of beside LOG")
+    p.add_argument("--force", action="store_true", help="replace a file at the output that is not a sidecar index")
     p.set_defaults(func=_index)
 
     p = subparsers.add_parser(
@@ -140,11 +142,6 @@ def _level(text: str) -> int:
     return level
 
 
-def _input(name: str) -> str | BinaryIO:
-    """A log argument: a path, or - for stdin (read unbuffered, by its descriptor)."""
-    return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False) if name == "-" else name
-
-
 def _size(*names: str) -> int | None:
     """Total size of the named regular files, for a progress bar (None if one is a stream)."""
     total = 0
@@ -168,7 +165,7 @@ def _with_progress(label: str, total: int | None, work: Callable[[Callable[[int]
 
 
 def _info(args: argparse.Namespace) -> int:
-    with open_log(_input(args.log)) as log:
+    with open_log(log_argument(args.log)) as log:
         summary = log.summary()
         markers = log.markers()
     if args.json:
@@ -213,7 +210,7 @@ def _cat(args: argparse.Namespace) -> int:
     # A truncation or damage goes to stderr, one line each, after the events: stdout stays JSON lines.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedLogWarning)
-        with open_log(_input(args.log)) as log:
+        with open_log(log_argument(args.log)) as log:
             _print_lines(
                 event_dicts(log, kinds=args.kinds, start=args.start, end=args.end, with_images=args.with_images)
             )
@@ -252,14 +249,16 @@ def _convert(args: argparse.Namespace) -> int:
     report = _with_progress(
         "convert",
         _size(args.src) if args.src != "-" else None,
-        lambda p: ops.convert(_input(args.src), args.dst, progress=p, **_write_options(args)),
+        lambda p: ops.convert(log_argument(args.src), args.dst, progress=p, **_write_options(args)),
     )
     _print_write(report, args.json)
     return OK
 
 
 def _index(args: argparse.Namespace) -> int:
-    path = _with_progress("index", _size(args.log), lambda p: ops.index_log(args.log, out=args.out, progress=p))
+    path = _with_progress(
+        "index", _size(args.log), lambda p: ops.index_log(args.log, out=args.out, overwrite=args.force, progress=p)
+    )
     print(f"{args.log}: has an index of its own (a container)" if path is None else f"wrote {path}")
     return OK
 
@@ -294,7 +293,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    report = _with_progress("verify", _size(args.log), lambda p: ops.verify_log(args.log, progress=p))
+    report = _with_progress("verify", _size(args.log), lambda p: ops.verify_log(log_argument(args.log), progress=p))
     if args.json:
         print_json(report.to_dict())
     else:

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from ..errors import BoardError
 from ..video import CODECS, PRESETS, Overlay, VideoSummary, write_video
 from .common import Progress, fmt_bytes, fmt_duration, print_json, run, time_bound
 
@@ -70,11 +69,7 @@ def _overlay(args: argparse.Namespace) -> Overlay | None:
 
 
 def _video(args: argparse.Namespace) -> int:
-    overlay = _overlay(args)
-    try:
-        return _write(args, overlay)
-    except BoardError as exc:  # a --board that is not found or not valid: a wrong argument
-        raise ValueError(str(exc)) from None
+    return _write(args, _overlay(args))
 
 
 def _write(args: argparse.Namespace, overlay: Overlay | None) -> int:

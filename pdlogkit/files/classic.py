@@ -314,8 +314,8 @@ class ClassicWriter:
         except BaseException:
             self._out.abort()
             raise
-        if self.markers or "incomplete" in self.metadata:  # after the commit: it describes the new file
-            metafile.write_metafile(self._out.path, self.metadata, self.markers)
+        if self._out.is_file:  # after the commit: it describes the new file (a stream or device has no beside)
+            metafile.update_metafile(self._out.path, self.metadata, self.markers)
 
     def abort(self) -> None:
         """Give up the file: an atomic output leaves nothing; a file written in place keeps what reached it."""

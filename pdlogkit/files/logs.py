@@ -22,7 +22,7 @@ from ..log import ORDER_SLACK_NS, Log, Progress, TimeBound
 from ..markers import Marker
 from ..reports import VerifyReport
 from ..summary import LogSummary, SummaryBuilder
-from ..timeline import log_clock
+from ..timeline import first_time_back, log_clock
 from . import metafile
 from . import sidecar as _sidecar
 from .classic import ClassicReader
@@ -95,7 +95,9 @@ class ClassicLog(Log):
     def size(self) -> int:
         return self.source.size
 
-    def build_index(self, progress: Progress = None, out: str | os.PathLike[str] | None = None) -> str | None:
+    def build_index(
+        self, progress: Progress = None, out: str | os.PathLike[str] | None = None, *, overwrite: bool = False
+    ) -> str | None:
         if out is None and not self._local:
             raise ValueError(
                 f"{self.path}: a sidecar index is written beside a local file only; write it elsewhere "
@@ -103,8 +105,8 @@ class ClassicLog(Log):
             )
         self._sidecar = False  # looked for again after this
         if out is None:
-            return _sidecar.write_sidecar(self.path, progress=progress)
-        return _sidecar.write_sidecar(self.source, out=out, overwrite=True, progress=progress)
+            return _sidecar.write_sidecar(self.path, overwrite=overwrite, progress=progress)
+        return _sidecar.write_sidecar(self.source, out=out, overwrite=overwrite, progress=progress)
 
     @property
     def problems(self) -> list[Damage]:
@@ -247,7 +249,9 @@ class IndexedLog(Log):
     def size(self) -> int:
         return self.reader.file_size
 
-    def build_index(self, progress: Progress = None, out: str | os.PathLike[str] | None = None) -> str | None:
+    def build_index(
+        self, progress: Progress = None, out: str | os.PathLike[str] | None = None, *, overwrite: bool = False
+    ) -> str | None:
         if not self.reader.indexed:
             raise LogFormatError(
                 "container has no index (not closed properly): use `pdlogkit recover` to make a proper file",
@@ -363,6 +367,8 @@ class StreamLog(Log):
     def has_index(self) -> bool:
         return False
 
+    markers_known = False
+
     def markers(self) -> list[Marker]:
         """The markers of the chunks read so far (a stream's are known as it is read)."""
         return sorted((m for extras in self._extras for m in extras.markers), key=lambda m: m.time_ns)
@@ -380,16 +386,23 @@ class StreamLog(Log):
     def events(
         self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
     ) -> Iterator[Event]:
+        return (event for _, event in self.timed_events(kinds, start, end))
+
+    def timed_events(
+        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
+    ) -> Iterator[tuple[int | None, Event]]:
         wanted = check_kinds(kinds)
         if any(b is not None and not isinstance(b, dt.datetime) for b in (start, end)):
             raise ValueError(f"{self.path} is a stream: give the window as date-times, not seconds from its start")
         lo, hi = self.window_ns(start, end)
-        return self._events(wanted, lo, hi)
+        return self._timed(wanted, lo, hi)
 
-    def _events(self, wanted: frozenset[str] | None, lo: int | None, hi: int | None) -> Iterator[Event]:
+    def _timed(
+        self, wanted: frozenset[str] | None, lo: int | None, hi: int | None
+    ) -> Iterator[tuple[int | None, Event]]:
         stream = self._take()
-        if self.format == "indexed":
-            yield from read_indexed_stream(
+        if self.format == "indexed":  # every record holds its receive time
+            events = read_indexed_stream(
                 stream,
                 kinds=wanted,
                 lo=lo,
@@ -400,23 +413,20 @@ class StreamLog(Log):
                 truncation=self._cuts,
                 extras=self._extras,
             )
+            yield from ((event.received_ns, event) for event in events)
             self.truncation = self._cuts[0] if self._cuts else None
             for extras in self._extras:
                 apply_metadata(self.metadata, extras.metadata)
             return
+        # Times are carried over events of every kind (the leading untimed ones take the first), then filtered.
         reader = ClassicReader(stream, lenient=self.lenient)
-        timed = log_clock(reader)
-        for _, event in timed if lo is None and hi is None else _filter_timed(timed, lo, hi):
+        timed = first_time_back(log_clock(reader))
+        for t, event in timed if lo is None and hi is None else _filter_timed(timed, lo, hi):
             if wanted is None or event.kind in wanted:
-                yield event
+                yield t, event
         self.truncation = reader.truncation
         if reader.damage is not None:
             self._problems.append(reader.damage)
-
-    def timed_events(
-        self, kinds: Iterable[str] | None = None, start: TimeBound = None, end: TimeBound = None
-    ) -> Iterator[tuple[int | None, Event]]:
-        return log_clock(self.events(kinds, start, end))
 
     @property
     def start_ns(self) -> int | None:

@@ -145,7 +145,9 @@ class McapLog(Log):
             report.problems.append(str(self.truncation))
         return report
 
-    def build_index(self, progress: Progress = None, out: str | os.PathLike[str] | None = None) -> str | None:
+    def build_index(
+        self, progress: Progress = None, out: str | os.PathLike[str] | None = None, *, overwrite: bool = False
+    ) -> str | None:
         if self.chunks is None:
             raise LogFormatError(
                 "MCAP file has no summary: `pdlogkit convert` it to a new .mcap (or .pdlz) to make one", path=self.path

@@ -9,6 +9,7 @@ with a warning, it never makes the log itself unreadable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -66,6 +67,20 @@ def _parse(raw: bytes, path: str) -> tuple[dict[str, Any], list[Marker]]:
     except (ValueError, RecursionError) as exc:
         warnings.warn(f"{path}: ignored, unreadable ({exc})", UserWarning, stacklevel=3)
         return {}, []
+
+
+#: Metadata worth a sidecar of its own: what a later reader must not lose (with any markers).
+KEPT = ("incomplete", "board", "device_info")
+
+
+def update_metafile(log: str | os.PathLike[str], metadata: dict[str, Any], markers: list[Marker]) -> str | None:
+    """Give a newly written classic log the sidecar it needs: written when it has markers or metadata worth
+    keeping (`KEPT`), removed otherwise (a sidecar left by an earlier file there would misdescribe it)."""
+    if markers or any(key in metadata for key in KEPT):
+        return write_metafile(log, metadata, markers)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(metafile_path(log))
+    return None
 
 
 def write_metafile(log: str | os.PathLike[str], metadata: dict[str, Any], markers: list[Marker]) -> str:

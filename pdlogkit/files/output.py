@@ -39,6 +39,8 @@ class Output:
 
     #: Whether what was written stays when the output is abandoned (in place), or is removed (atomic).
     keeps_partial = True
+    #: Whether the output is a file of its own (things may be written beside it), not a pipe or device.
+    is_file = True
 
     def __init__(self, path: str, fd: int, *, owned: bool = True) -> None:
         self.path = path
@@ -193,7 +195,9 @@ def _open_special(path: str) -> Output:
             raise OutputError(path, "no process is reading this FIFO", exc.errno) from None
         raise _error(path, exc) from None
     os.set_blocking(fd, True)
-    return Output(path, fd)
+    output = Output(path, fd)
+    output.is_file = False
+    return output
 
 
 def _check_path(path: str) -> None:
@@ -208,10 +212,15 @@ def open_output(path: str | os.PathLike[str], *, overwrite: bool = False, atomic
     """Open an output file: atomic (the default) or in place (`atomic=False`, for recordings).
 
     An existing regular file raises `OutputExistsError` unless `overwrite`. A FIFO
-    or device is written directly (it is not replaced); a FIFO without a reader is
-    an `OutputError` at once, never a wait.
+    or device (and anything under /dev or /proc, such as /dev/stdout) is written
+    directly, never replaced; a FIFO without a reader is an `OutputError` at once,
+    never a wait. A symbolic link is followed: the file it points to is written.
     """
     path = os.fspath(path)
+    if path.startswith(("/dev/", "/proc/")):  # /dev/stdout, /proc/self/fd/N: whatever they point to, written as is
+        return _open_special(path)
+    if os.path.islink(path):  # the link stays; the file it points to is what gets written (and replaced)
+        path = os.path.realpath(path)
     _check_path(path)
     if _special(path):
         return _open_special(path)
@@ -231,6 +240,8 @@ def open_output(path: str | os.PathLike[str], *, overwrite: bool = False, atomic
 
 class StreamOutput(Output):
     """A binary file object the caller owns (a pipe, stdout, BytesIO): written, flushed, never closed."""
+
+    is_file = False
 
     def __init__(self, f: BinaryIO) -> None:
         name = getattr(f, "name", None)

@@ -157,13 +157,14 @@ def write_sidecar(
 ) -> str:
     """Build and write the sidecar of a classic log (atomically); return its path.
 
-    It goes beside the log, replacing an older one, unless `out` names another file (replaced only
-    with `overwrite`): a remote log's sidecar is written locally, to be put beside it as `NAME.pdidx`.
+    It goes beside the log, or to `out` (a remote log's sidecar is written locally, to be put
+    beside it as `NAME.pdidx`). An older sidecar there is replaced; any other file only with
+    `overwrite`.
     """
     if out is None and not isinstance(log, (str, os.PathLike)):
         raise ValueError(f"{log.name}: say where to write its sidecar index (beside a local file only)")
     path = os.fspath(out) if out is not None else sidecar_path(log)  # type: ignore[arg-type]
-    output = open_output(path, overwrite=overwrite or out is None)
+    output = open_output(path, overwrite=overwrite or _is_sidecar(path))
     try:
         sidecar = build_sidecar(log, progress=progress)
         output.write(json.dumps(sidecar.to_json(), separators=(",", ":")).encode())
@@ -172,6 +173,15 @@ def write_sidecar(
         output.abort()
         raise
     return path
+
+
+def _is_sidecar(path: str) -> bool:
+    """Whether `path` holds a sidecar index (of any version): one `index` may replace."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(64).startswith(b'{"format":"' + FORMAT.encode() + b'"')
+    except OSError:
+        return False
 
 
 def load_sidecar(log: str | os.PathLike[str]) -> Sidecar | None:

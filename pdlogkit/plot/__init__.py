@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import MissingDependencyError
 from ..events import check_kinds
 from ..files.output import open_output
 from ..log import Log, TimeBound, open_log
@@ -55,12 +56,12 @@ EXTRA = "pip install 'pdlogkit[plot]'"
 
 
 def _require_extra() -> None:
-    """A clear ImportError naming the extra when matplotlib or pyarrow (the tables) is not installed."""
+    """`MissingDependencyError` (an ImportError) naming the extra when matplotlib or pyarrow is not installed."""
     for module in ("matplotlib", "pyarrow"):
         try:
             __import__(module)
         except ImportError:
-            raise ImportError(f"the timeline figure needs {module}: {EXTRA}") from None
+            raise MissingDependencyError(f"the timeline figure needs {module}: {EXTRA}") from None
 
 
 def timeline(

@@ -45,6 +45,11 @@ class Everything:
         """Whether activity is on (None: this mode does not look for it)."""
         return None
 
+    @property
+    def error(self) -> str | None:
+        """Why the activity predicate given was set aside, if it was."""
+        return None
+
 
 class FramesAroundActivity(Everything):
     """Every non-camera event is kept; camera frames only within the pre- and post-roll of activity.
@@ -80,6 +85,10 @@ class FramesAroundActivity(Everything):
 
     def active(self) -> bool | None:
         return self.gate.active()
+
+    @property
+    def error(self) -> str | None:
+        return self.gate.detector.error
 
     def _route(self) -> None:
         keeper = self.keeper
@@ -178,6 +187,10 @@ class BurstSegments(Everything):
 
     def active(self) -> bool | None:
         return self.gate.active()
+
+    @property
+    def error(self) -> str | None:
+        return self.gate.detector.error
 
     @property
     def files(self) -> int:

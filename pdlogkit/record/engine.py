@@ -327,7 +327,7 @@ class AsyncEventRecorder:
             reconnects=self.reconnects,
             segment_events=summary.events if summary else 0,
             segment_bytes=summary.bytes if summary else 0,
-            last_error=self._keeper.error or self._keeper.callback_error or self.last_error,
+            last_error=self._keeper.error or self._keeper.callback_error or self._mode.error or self.last_error,
             failed=self._keeper.failed,
             activity=self._mode.active(),
             frames_kept=kept,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import overview
 from .pages import printable
 from .rpc import UNAVAILABLE, RpcError
+from .state import FRAME_KIND
 
 if TYPE_CHECKING:
     from .server import ReplayServer
@@ -30,7 +31,6 @@ class GatewayMethods:
     def __init__(self, server: ReplayServer) -> None:
         self._server = server
         self._once: dict[str, asyncio.Task[Any]] = {}  # the markers and activity, read once
-        self._frame: tuple[int, asyncio.Task[Any]] | None = None  # the latest frame asked for, by position
 
     def table(self) -> dict[str, Callable[..., Any]]:
         """Method name -> bound method, for the dispatcher."""
@@ -134,14 +134,10 @@ class GatewayMethods:
         source, stop = self._server.source, self._server.stopping
         return await self._read_once("activity", lambda: overview.activity(source, stop))
 
-    async def get_camera_frame(self) -> Any:
+    def get_camera_frame(self) -> Any:
         """The camera frame at the playback time: time, timestamp and the JPEG (base64); null before the first."""
         server = self._server
-        at = round(server.status_now()["time"] * 1e9)
-        if self._frame is None or self._frame[0] != at or self._frame[1].cancelled():
-            source = server.source
-            self._frame = (at, server.read_in_thread(lambda: overview.camera_frame(source, at / 1e9)))
-        return await asyncio.shield(self._frame[1])
+        return overview.camera_frame(server.source, server.current_state().latest.get(FRAME_KIND))
 
     async def _read_once(self, name: str, read: Callable[[], Any]) -> Any:
         """`read()` in a thread the first time; every later call (and every call meanwhile) shares its answer."""

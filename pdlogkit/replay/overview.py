@@ -22,8 +22,6 @@ from ..activity import CAMERA_KINDS, find_windows
 from ..errors import ReplayError
 from ..events import KINDS, Event
 from ..timeline import event_time_ns
-from .schedule import positions
-from .state import state_at
 
 if TYPE_CHECKING:
     from .playback import Source
@@ -68,22 +66,9 @@ def activity(source: Source, stop: threading.Event | None = None) -> list[dict[s
     ]
 
 
-def camera_frame(source: Source, seconds: float) -> dict[str, Any] | None:
-    """The camera frame a playback at `seconds` has shown last (None before the first, or when the replay
-    does not send frames): `{"time": s, "timestamp": {"seconds", "nanos"} | None, "jpeg": base64}`."""
-    if source.send_kinds is not None and "image" not in source.send_kinds:
-        return None
-    at_ns = round(seconds * 1e9)
-    with source.log.reopen() as log:
-        if source.stepped:  # positions are not clock times: one forward pass, as a seek does
-            frame: Event | None = None
-            for pos, event in positions(log.events(kinds=source.read_kinds), source.origin_ns):
-                if pos >= at_ns:
-                    break
-                if event.kind == "image":
-                    frame = event
-        else:
-            frame = state_at(log, source.offset + seconds, frozenset({"image"})).latest.get("image")
+def camera_frame(source: Source, frame: Event | None) -> dict[str, Any] | None:
+    """The answer to `get_camera_frame` for the frame a playback has shown last (None before the first, or
+    when the replay does not send frames): `{"time": s, "timestamp": {"seconds", "nanos"} | None, "jpeg": base64}`."""
     if frame is None:
         return None
     image = frame.message.image

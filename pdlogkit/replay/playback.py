@@ -23,7 +23,7 @@ from ..log import Log
 from ..timeline import CLOCK_STEP_NS, event_time_ns
 from .readahead import ReadAhead
 from .schedule import Schedule, check_speed, positions
-from .state import STATE_KINDS, DeviceState, state_at
+from .state import FRAME_KIND, STATE_KINDS, DeviceState, state_at
 
 #: Waits end this long before an event is due; the rest is spent yielding to the loop,
 #: because the selector's timeout granularity (1 ms, rounded up) would make sends late.
@@ -89,6 +89,9 @@ class Source:
         else:
             self.send_kinds = (chosen if chosen is not None else frozenset(KINDS)) - excluded
             self.read_kinds = self.send_kinds | STATE_KINDS
+        # The frame shown last is followed only when frames are sent (a viewer shows what the clients saw).
+        sent_frames = self.send_kinds is None or FRAME_KIND in self.send_kinds
+        self.state_kinds = STATE_KINDS | {FRAME_KIND} if sent_frames else STATE_KINDS
         check_window(start, end)
         summary = log.summary()
         events = log.events()
@@ -167,7 +170,7 @@ class Source:
             state = DeviceState()
         else:
             events = reader.events(kinds=self.read_kinds, start=self.offset + seconds)
-            state = state_at(reader, self.offset + seconds)
+            state = state_at(reader, self.offset + seconds, self.state_kinds)
         items = positions(events, self.origin_ns, at_ns)
         return Cursor(items, list(itertools.islice(items, 1)), state, at_ns, reader)
 

@@ -76,6 +76,7 @@ class ReplayServer(LoopService):
 
     thread_name = "pdlogkit-replay"
     start_timeout = 600.0  # opening a large log without an index reads it once
+    stop_timeout = READER_JOIN_TIMEOUT + 30.0  # the readers' join, then closing connections and servers
 
     def __init__(
         self,

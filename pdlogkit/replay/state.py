@@ -27,6 +27,11 @@ STATE_KINDS: frozenset[str] = frozenset(
     }
 )
 
+#: The camera frame shown last is kept too, for a viewer asking for it (`get_camera_frame`).
+FRAME_KIND = "image"
+#: Everything the replayed state follows.
+TRACKED_KINDS: frozenset[str] = STATE_KINDS | {FRAME_KIND}
+
 #: Electrode pins on the board (the length of every pin vector).
 ELECTRODES = 128
 #: Drive groups and capacitance scan groups the gateway reports in `get_electrode_pins`.
@@ -64,7 +69,7 @@ class DeviceState:
 
     def update(self, event: Event) -> None:
         """Take in a replayed event (other kinds than the state kinds are ignored)."""
-        if event.kind in STATE_KINDS:
+        if event.kind in TRACKED_KINDS:
             self.latest[event.kind] = event
 
     def copy(self) -> DeviceState:
