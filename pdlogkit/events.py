@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import LogFormatError
+from .formats.wire import signed64, skip, varint
 
 if TYPE_CHECKING:
     from .schema import PurpleDropEvent
@@ -66,37 +67,7 @@ def kind_of(payload: bytes) -> str:
     return _KIND_BY_FIRST_BYTE[payload[0]] if payload else UNKNOWN
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
-def _skip(buf: bytes, pos: int, wire_type: int) -> int:
-    if wire_type == 0:
-        return _varint(buf, pos)[1]
-    if wire_type == 1:
-        return pos + 8
-    if wire_type == 2:
-        length, pos = _varint(buf, pos)
-        return pos + length
-    if wire_type == 5:
-        return pos + 4
-    raise ValueError("unsupported wire type")
-
-
 _MIN_NS, _MAX_NS = -(1 << 63), (1 << 63) - 1
-
-
-def _signed64(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def timestamp_ns(payload: bytes) -> int | None:
@@ -112,32 +83,32 @@ def timestamp_ns(payload: bytes) -> int | None:
     if ts_field is None:
         return None
     try:
-        length, pos = _varint(payload, 1)
+        length, pos = varint(payload, 1)
         end = pos + length
         if end > len(payload):
             return None
         while pos < end:
-            tag, pos = _varint(payload, pos)
+            tag, pos = varint(payload, pos)
             if tag == (ts_field << 3) | 2:
-                ts_len, pos = _varint(payload, pos)
+                ts_len, pos = varint(payload, pos)
                 ts_end = pos + ts_len
                 seconds = nanos = 0
                 while pos < ts_end:
-                    tag, pos = _varint(payload, pos)
+                    tag, pos = varint(payload, pos)
                     if tag == 0x08:
-                        value, pos = _varint(payload, pos)
-                        seconds = _signed64(value)
+                        value, pos = varint(payload, pos)
+                        seconds = signed64(value)
                     elif tag == 0x10:
-                        value, pos = _varint(payload, pos)
-                        nanos = _signed64(value)
+                        value, pos = varint(payload, pos)
+                        nanos = signed64(value)
                     else:
-                        pos = _skip(payload, pos, tag & 7)
+                        pos = skip(payload, pos, tag & 7)
                 if pos != ts_end or ts_end > end:
                     return None
                 ns = seconds * 1_000_000_000 + nanos
                 # Zero is "no timestamp"; a time no log can store (past 2262) is a malformed one.
                 return ns if ns and _MIN_NS <= ns <= _MAX_NS else None
-            pos = _skip(payload, pos, tag & 7)
+            pos = skip(payload, pos, tag & 7)
     except (IndexError, ValueError):
         return None
     return None

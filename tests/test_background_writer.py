@@ -21,14 +21,6 @@ def test_events_land_in_order_even_when_the_queue_is_full(tmp_path):
     assert writer.events_written == 2000
 
 
-def test_sync_returns_once_everything_is_on_disk(tmp_path):
-    writer = BackgroundWriter(ClassicWriter(tmp_path / "a.bin"))
-    writer.write(b"\x3a\x00", 0)
-    writer.sync()
-    assert (tmp_path / "a.bin").read_bytes() == encode_record(b"\x3a\x00")
-    writer.close()
-
-
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_a_write_error_is_raised_by_the_next_call_and_by_close():
     writer = BackgroundWriter(ClassicWriter("/dev/full"))

@@ -12,12 +12,16 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..boards import shipped_boards
 from ..events import KINDS
-from ..replay import DEFAULT_CLIENT_BUFFER, ReplayServer
+from ..replay.clients import DEFAULT_CLIENT_BUFFER
 from ..replay.pages import printable
+
+if TYPE_CHECKING:
+    from ..replay.server import ReplayServer
+
 from .common import BAD_INPUT, USAGE, StatusLine, fmt_duration, run
 
 WS_PORT = 7001
@@ -70,6 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _replay(args: argparse.Namespace) -> int:
     if not math.isfinite(args.client_buffer) or args.client_buffer <= 0:
         raise ValueError(f"--client-buffer must be a number of megabytes > 0, not {args.client_buffer:g}")
+    from ..replay.server import ReplayServer  # aiohttp comes with it: imported when a replay is asked for
+
     server = ReplayServer(
         args.log,
         host=args.host,
@@ -222,6 +228,8 @@ def pdserver_main(argv: Sequence[str] | None = None) -> int:
             datefmt="%H:%M:%S",
             level=logging.INFO if args.verbose == 1 else logging.DEBUG,
         )
+    from ..replay.server import ReplayServer
+
     return run(
         lambda _: serve(
             ReplayServer(

@@ -7,9 +7,13 @@ import os
 import sys
 import threading
 import webbrowser
+from typing import TYPE_CHECKING
 
 from ..boards import shipped_boards
-from ..replay import ReplayServer
+
+if TYPE_CHECKING:
+    from ..replay.server import ReplayServer
+
 from .common import port, seconds
 from .replay import serve
 
@@ -43,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _view(args: argparse.Namespace) -> int:
+    from ..replay.server import ReplayServer  # aiohttp comes with it: imported when a replay is asked for
+
     server = ReplayServer(
         args.log,
         host=args.host,

@@ -92,11 +92,6 @@ class BackgroundWriter:
             self._flush_wanted = True
             self._work.notify()
 
-    def sync(self) -> None:
-        """Write everything queued, flush and fsync; return when done."""
-        self._wait_drained()
-        self._writer.sync()
-
     def close(self) -> None:
         """Write everything queued and close the wrapped writer (it syncs)."""
         with self._lock:
@@ -136,13 +131,6 @@ class BackgroundWriter:
     def counts_in_file(self) -> dict[str, int]:
         """Those events, counted by kind."""
         return dict(self._writer.counts_in_file)
-
-    def _wait_drained(self) -> None:
-        with self._lock:  # _pending_bytes counts the batch being written too
-            while self._pending_bytes and self._error is None:
-                self._work.notify()
-                self._drained.wait()
-            self._raise_error()
 
     def _raise_error(self) -> None:
         if self._error is not None:

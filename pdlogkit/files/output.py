@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import shutil
 import stat
@@ -23,9 +24,22 @@ from typing import BinaryIO
 
 from ..errors import OutputError, OutputExistsError
 
-# The permissions a plain open() would give a new file (temporary files are created 0600).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask (a new file gets the permissions a plain open() would give, not mkstemp's 0600).
+
+    Read without changing it where the system says it (Linux), else set and restored once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _error(path: str, exc: OSError, written: int = 0) -> OutputError:
@@ -108,7 +122,7 @@ class AtomicOutput(Output):
         self.overwrite = overwrite
         self._finished = False
         with contextlib.suppress(OSError):
-            os.fchmod(fd, 0o666 & ~_UMASK)
+            os.fchmod(fd, 0o666 & ~_umask())
 
     def hand_over(self) -> str:
         """Close the temporary file's descriptor and return its name, for a library that writes by name.
@@ -299,7 +313,7 @@ class FolderOutput:
             raise _error(self.path, exc) from None
         self._finished = False
         with contextlib.suppress(OSError):
-            os.chmod(self.tmp, 0o777 & ~_UMASK)  # what a plain mkdir would give
+            os.chmod(self.tmp, 0o777 & ~_umask())  # what a plain mkdir would give
 
     def file(self, name: str) -> Output:
         """A new file `name` in the folder (complete once its own `commit()` is called)."""

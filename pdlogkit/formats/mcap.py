@@ -14,7 +14,6 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import LogFormatError
 
@@ -366,13 +365,6 @@ def decompress(chunk: Chunk, offset: int, *, check_crc: bool = True) -> bytes | 
     if check_crc and chunk.crc and zlib.crc32(data) != chunk.crc:
         raise LogFormatError("MCAP chunk fails its CRC check", offset=offset)
     return data
-
-
-def json_values(entries: dict[str, Any]) -> dict[str, str]:
-    """A metadata map (strings only) from JSON-ready values: strings as they are, anything else as JSON."""
-    import json
-
-    return {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in entries.items()}
 
 
 __all__ = [

@@ -11,8 +11,24 @@ methods), `readahead` (reading the log in threads), `playback` (the asyncio engi
         ...  # connect to server.ws_url, call server.rpc_url
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .clients import DEFAULT_CLIENT_BUFFER
 from .playback import ReplayStats
-from .server import DEFAULT_CLIENT_BUFFER, ReplayServer
 from .state import DeviceState, state_at
 
+if TYPE_CHECKING:
+    from .server import ReplayServer
+
 __all__ = ["DEFAULT_CLIENT_BUFFER", "DeviceState", "ReplayServer", "ReplayStats", "state_at"]
+
+
+def __getattr__(name: str) -> Any:
+    """`ReplayServer` is imported when first asked for: it brings aiohttp, which most commands do not need."""
+    if name == "ReplayServer":
+        from .server import ReplayServer
+
+        return ReplayServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

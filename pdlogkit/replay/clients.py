@@ -23,6 +23,9 @@ from websockets.protocol import State
 
 from .playback import ReplayStats
 
+#: Bytes a client may have waiting in its send buffer before it is disconnected as too slow.
+DEFAULT_CLIENT_BUFFER = 8 * 1024 * 1024
+
 logger = logging.getLogger("pdlogkit.replay")
 
 #: Close code and reason sent to a client that overflows its buffer.

@@ -68,7 +68,6 @@ class ReadAhead:
         self._error: BaseException | None = None
         self._closed = False
         self._wanted = False  # the loop waits for data: tell it when some comes
-        self._waiter: asyncio.Future[None] | None = None
         self._thread = threading.Thread(target=self._run, name="pdlogkit-replay-read", daemon=True)
         self._thread.start()
 
@@ -126,8 +125,6 @@ class ReadAhead:
     # --- the event loop's side -------------------------------------------------
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
         if self.on_data is not None:
             self.on_data()
 
@@ -151,18 +148,6 @@ class ReadAhead:
         with self._lock:
             return self._done and not self._items and self._error is None
 
-    async def wait(self) -> None:
-        """Return once events are ready, the log is at its end, or it failed."""
-        with self._lock:
-            if self._items or self._done:
-                return
-            self._wanted = True
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
     def close(self) -> None:
         """Stop reading (without waiting: the thread ends within one event's read and closes its handle)."""
         with self._lock:
@@ -174,9 +159,6 @@ class ReadAhead:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

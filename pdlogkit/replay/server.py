@@ -23,7 +23,7 @@ from ..boards import Board, load_board
 from ..errors import BoardError, ReplayError
 from ..events import check_kinds
 from ..log import Log, open_log
-from .clients import LOG_ERROR_CODE, Clients
+from .clients import DEFAULT_CLIENT_BUFFER, LOG_ERROR_CODE, Clients
 from .http import ControlServer
 from .methods import GatewayMethods
 from .pages import Pages, WebApp, printable, status_page, viewer_app
@@ -37,8 +37,6 @@ logger = logging.getLogger("pdlogkit.replay")
 
 T = TypeVar("T")
 
-#: Bytes a client may have waiting in its send buffer before it is disconnected as too slow.
-DEFAULT_CLIENT_BUFFER = 8 * 1024 * 1024
 #: Pending connections the event stream's listening socket queues.
 WS_BACKLOG = 1024
 #: Longest a control call from another thread waits for the loop: a seek in a large classic log
