@@ -162,8 +162,14 @@ def test_the_frame_stops_changing_when_paused_and_space_plays_again(open_viewer,
         viewer.page.keyboard.press(" ")
         viewer.wait_for_state("paused")
         assert server.status()["paused"]
-        time.sleep(0.5)  # frames already on their way when the pause came are shown
-        paused_at, position = viewer.frame(), server.status()["time"]
+        position = server.status()["time"]
+
+        def settled() -> Any:  # frames already on their way when the pause came are shown first
+            before = viewer.frame()
+            time.sleep(0.5)
+            return before if viewer.frame() == before else None
+
+        paused_at = wait_until(settled, "the frame to settle after the pause")
         time.sleep(1.5)
         assert viewer.frame() == paused_at and server.status()["time"] == position
         viewer.page.keyboard.press(" ")
