@@ -1,12 +1,12 @@
 """The control API over HTTP (aiohttp), on the same event loop as the event stream.
 
-`POST /rpc` takes JSON-RPC 2.0 (bodies up to `MAX_BODY`, batches up to the
-dispatcher's `max_batch`), `GET /rpc/map` lists the methods, and every other `GET`
-is a page (`pages.Pages`). Requests are coroutines on the loop that sends the
-stream: a request never blocks it (what reads the whole log does so once, in a
-thread the server joins), a body that never comes costs nothing but its socket, and `stop()` lets go of every connection at once. Headers and a
-small body leave in one write with TCP_NODELAY (aiohttp's default), so keep-alive
-requests meet no delayed ACK.
+`POST /rpc` takes JSON-RPC 2.0 (bodies up to `MAX_BODY`, batches up to the dispatcher's
+`max_batch`), `GET /rpc/map` lists the methods, and every other `GET` is a page
+(`pages.Pages`). Requests are coroutines on the loop that sends the stream: a request
+never blocks it (what reads the whole log does so once, in a thread the server joins), a
+body that never comes costs nothing but its socket, and `stop()` lets go of every
+connection at once. Headers and a small body leave in one write with TCP_NODELAY
+(aiohttp's default), so keep-alive requests meet no delayed ACK.
 """
 
 from __future__ import annotations
