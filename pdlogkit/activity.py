@@ -85,6 +85,14 @@ class ActivityDetector:
         #: Why the predicate given was set aside (it raised), if it was.
         self.error: str | None = None
 
+    @property
+    def kinds(self) -> frozenset[str] | None:
+        """The kinds of event it must see (the electrode states, and the kinds that count), or None for all
+        (a predicate): a log's other events cannot change which periods are active."""
+        if self._predicate is not None:
+            return None
+        return frozenset({"electrode_state"}) | (self._kinds or frozenset())
+
     def __call__(self, event: Event) -> bool:
         """Whether `event` is activity (events must be looked at in stream order)."""
         return self.check(event.kind, event.payload, event.received_ns, event)

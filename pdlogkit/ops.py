@@ -19,7 +19,16 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
-from .activity import POST_ROLL, PRE_ROLL, ActivityGate, ActivitySpec, ItemKind, Window, find_windows
+from .activity import (
+    POST_ROLL,
+    PRE_ROLL,
+    ActivityDetector,
+    ActivityGate,
+    ActivitySpec,
+    ItemKind,
+    Window,
+    find_windows,
+)
 from .errors import TruncatedLogWarning, WindowError
 from .events import Event
 from .files.indexed_writer import LEVEL
@@ -337,15 +346,34 @@ def find_activity(
     `activity` is what counts (see `pdlogkit.activity`); markers count too. Times
     are seconds from the log's start. These are the periods `trim_log` keeps.
     """
+    detector = ActivityGate(pre_roll, post_roll, activity=activity).detector  # checks the arguments first
     with open_log(source) as log:
-        gate = ActivityGate(pre_roll, post_roll, activity=activity)  # checks the arguments first
-        windows = find_windows(
-            log.timed_events(), pre_roll=pre_roll, post_roll=post_roll, activity=gate.detector, markers=log.markers()
-        )
+        windows = activity_windows(log, pre_roll=pre_roll, post_roll=post_roll, activity=detector)
         summary = log.summary()
         return ActivityReport(
-            log.path, gate.detector.description, pre_roll, post_roll, summary.duration, _periods(windows, log)
+            log.path, detector.description, pre_roll, post_roll, summary.duration, _periods(windows, log)
         )
+
+
+def activity_windows(
+    log: Log,
+    *,
+    pre_roll: float = PRE_ROLL,
+    post_roll: float = POST_ROLL,
+    activity: ActivitySpec | ActivityDetector = None,
+    end: TimeBound = None,
+    pace: Callable[[Iterator[tuple[int | None, Event]]], Iterator[tuple[int | None, Event]]] | None = None,
+) -> list[Window]:
+    """The windows of activity of an open log (markers count), up to `end`: what `find_activity`, the
+    timeline figure and the viewer show. Only the kinds the detector needs are read (electrode states
+    by default), so a container's camera chunks are skipped. `pace` may wrap the events as they are read
+    (the replay stops and yields with it).
+    """
+    detector = activity if isinstance(activity, ActivityDetector) else ActivityDetector(activity)
+    timed = log.timed_events(kinds=detector.kinds, end=end)
+    if pace is not None:
+        timed = pace(timed)
+    return find_windows(timed, pre_roll=pre_roll, post_roll=post_roll, activity=detector, markers=log.markers())
 
 
 def trim_log(

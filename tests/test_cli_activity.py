@@ -176,6 +176,33 @@ def test_activity_lists_the_periods_and_how_much_they_cover(experiment_log):
     assert f"{len(report['periods'])} period(s) of activity" in text.stdout and "electrodes" in text.stdout
 
 
+def _some_frames(event):
+    return event.kind == "image" and len(event.payload) % 5 == 0
+
+
+@pytest.mark.parametrize(
+    ("activity", "reads"),
+    [
+        (None, {"electrode_state"}),
+        (["hv_regulator"], {"electrode_state", "hv_regulator"}),
+        (_some_frames, None),  # a predicate may look at anything
+    ],
+    ids=["moves", "kinds", "predicate"],
+)
+def test_the_windows_read_only_what_decides_them_and_match_a_read_of_everything(experiment_log, activity, reads):
+    from pdlogkit.activity import ActivityDetector, find_windows
+    from pdlogkit.ops import activity_windows
+
+    path, _ = experiment_log
+    assert ActivityDetector(activity).kinds == reads
+    with open_log(path) as log:
+        everything = find_windows(log.timed_events(), activity=ActivityDetector(activity), markers=log.markers())
+        needed = activity_windows(log, activity=activity)
+    assert needed and [(w.start_ns, w.end_ns, w.activities, w.electrodes) for w in needed] == [
+        (w.start_ns, w.end_ns, w.activities, w.electrodes) for w in everything
+    ]
+
+
 def test_trim_keeps_only_the_periods_and_says_what_it_cut(experiment_log, tmp_path):
     path, _ = experiment_log
     rolls = ["--pre-roll", "1", "--post-roll", "2"]

@@ -148,13 +148,12 @@ def _activity(log: Log, hi: int | None, seconds: Any, span: tuple[float, float])
     """The periods of activity as `pdlogkit activity` finds them with its defaults (electrode moves and
     markers; PRE_ROLL before, POST_ROLL after), cut at the log's ends. Only the electrode states are read,
     from the log's start (the first one is the baseline), as the activations table reads them."""
-    from ..activity import PRE_ROLL, find_windows
+    from ..activity import PRE_ROLL
+    from ..ops import activity_windows
 
     until = None if hi is None else hi + round(PRE_ROLL * 1e9)
     until_s = None if until is None else (until - (log.start_ns or 0)) / 1e9
-    windows = find_windows(
-        log.timed_events(kinds=["electrode_state"], end=until_s), markers=log.markers(), activity=None
-    )
+    windows = activity_windows(log, end=until_s)
     log_end = float(seconds(log.summary().end_ns)) if log.summary().end_ns is not None else span[1]
     periods = [(max(0.0, float(seconds(w.start_ns))), min(log_end, float(seconds(w.end_ns)))) for w in windows]
     return [(a, b) for a, b in periods if a < span[1] and b > span[0]]

@@ -18,17 +18,14 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..activity import CAMERA_KINDS, find_windows
 from ..errors import ReplayError
-from ..events import KINDS, Event
+from ..events import Event
+from ..ops import activity_windows
 from ..timeline import event_time_ns
 
 if TYPE_CHECKING:
     from .playback import Source
 
-#: What the activity detector reads: every kind but the camera's (the frames are most of the bytes, and an
-#: indexed log skips their chunks), so a classic log's untimed events take their time from the sensors.
-SCAN_KINDS = frozenset(KINDS) - CAMERA_KINDS
 #: Events read between two hand-overs of the GIL to the event loop (a sleep(0) each costs a few microseconds).
 YIELD_EVERY = 64
 
@@ -52,7 +49,7 @@ def activity(source: Source, stop: threading.Event | None = None) -> list[dict[s
     Reads the whole log once; `stop` set ends the read early (ReplayError).
     """
     with source.log.reopen() as log:
-        windows = find_windows(_until(stop, log.timed_events(kinds=SCAN_KINDS)), markers=log.markers())
+        windows = activity_windows(log, pace=lambda timed: _until(stop, timed))
     return [
         {
             "start": position(source, w.start_ns),
