@@ -7,7 +7,6 @@ source read block by block.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import mmap
 import os
@@ -22,7 +21,7 @@ from ..formats.classic import HEADER, HEADER_SIZE, MAX_RECORD_SIZE, RecordFramer
 from ..formats.common import Damage, DamageKind, Truncation
 from ..markers import Marker
 from . import metafile
-from .output import Output, output_for
+from .output import LogFileWriter, Output, output_for
 from .sources import FileSource, Source
 
 ClassicSource = str | os.PathLike[str] | BinaryIO | Source
@@ -189,7 +188,7 @@ def _name_of(source: Any) -> str | None:
 _WRITE_BUFFER = 1 << 20
 
 
-class ClassicWriter:
+class ClassicWriter(LogFileWriter):
     """Writes a classic log: byte-identical to what the original `pdrecord` writes.
 
     `target` is a path (written in place, replacing a file there: the recorder's
@@ -211,19 +210,12 @@ class ClassicWriter:
         markers: list[Marker] | None = None,
     ) -> None:
         self._out = output_for(target, overwrite=True, atomic=False)
-        self.path: str | None = self._out.path
+        super().__init__()
         self.metadata = dict(metadata or {})
         self.markers = list(markers or [])
         self._buf = bytearray()
         self._ends: list[int] = []  # end of each buffered record in _buf
         self._kinds: list[str] = []
-        self.bytes_written = 0
-        self.events_written = 0
-        self.events_in_file = 0
-        self.bytes_in_file = 0
-        self.counts_in_file: dict[str, int] = {}
-        self.closed = False
-        self._failed: OutputError | None = None
 
     def write(self, payload: bytes, received_ns: int | None = None) -> None:
         """Append one event; `received_ns` is accepted for symmetry and not stored (the format has no place for it)."""
@@ -251,12 +243,6 @@ class ClassicWriter:
                 self.metadata.pop(key, None)
             else:
                 self.metadata[key] = value
-
-    def _check_failed(self) -> None:
-        if self._failed is not None:
-            raise OutputError(
-                self._failed.path, f"an earlier write failed ({self._failed.reason}); the file ends at its last record"
-            )
 
     def _drain(self) -> None:
         if not self._buf:
@@ -316,25 +302,6 @@ class ClassicWriter:
             raise
         if self._out.is_file:  # after the commit: it describes the new file (a stream or device has no beside)
             metafile.update_metafile(self._out.path, self.metadata, self.markers)
-
-    def abort(self) -> None:
-        """Give up the file: an atomic output leaves nothing; a file written in place keeps what reached it."""
-        if self.closed:
-            return
-        self.closed = True
-        if self._out.keeps_partial and self._failed is None:
-            with contextlib.suppress(OutputError):
-                self.flush()
-        self._out.abort()
-
-    def __enter__(self) -> ClassicWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 __all__ = ["ClassicReader", "ClassicWriter"]

@@ -10,7 +10,6 @@ events around them do, and are listed again in the index.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import time
@@ -22,7 +21,7 @@ from ..errors import OutputError
 from ..formats import container as fmt
 from ..markers import Marker
 from ..summary import SummaryBuilder
-from .output import Output, output_for
+from .output import LogFileWriter, Output, output_for
 
 #: Defaults of the chunking policy (see specs/container.md, "Writer policy").
 CHUNK_SIZE = 1 << 20
@@ -40,7 +39,7 @@ def check_level(level: object) -> int:
     return level
 
 
-class IndexedWriter:
+class IndexedWriter(LogFileWriter):
     """Writes an indexed container; same interface as `ClassicWriter`.
 
     `target` is a path (written in place), an `Output` (`open_writer` passes an
@@ -52,6 +51,7 @@ class IndexedWriter:
     """
 
     format = "indexed"
+    _ends_at = "its last complete chunk and reads by scanning"
 
     def __init__(
         self,
@@ -71,7 +71,7 @@ class IndexedWriter:
         encoded = fmt.encode_header(header)  # ValueError before the file is created
         self._compressor = zstandard.ZstdCompressor(level=check_level(level))
         self._out = output_for(target, overwrite=True, atomic=False)
-        self.path: str | None = self._out.path
+        super().__init__()
         self.metadata = header
         self._chunk_size = chunk_size
         self._image_chunk_size = image_chunk_size
@@ -85,13 +85,6 @@ class IndexedWriter:
         self._summary = SummaryBuilder()
         self._pending = fmt.Extras()  # not yet in a chunk
         self._extras = fmt.Extras()  # every marker and metadata update: for the index
-        self.events_written = 0
-        self.bytes_written = 0
-        self.events_in_file = 0
-        self.bytes_in_file = 0
-        self.counts_in_file: dict[str, int] = {}
-        self.closed = False
-        self._failed: OutputError | None = None
         try:
             self._put(encoded)
             self.flush()  # the header reaches the file at once: a recorder killed early leaves a readable empty log
@@ -109,14 +102,6 @@ class IndexedWriter:
             self._failed = exc
             raise
         self.bytes_written += len(data)
-
-    def _check_failed(self) -> None:
-        if self._failed is not None:
-            raise OutputError(
-                self._failed.path,
-                f"an earlier write failed ({self._failed.reason}); "
-                "the file ends at its last complete chunk and reads by scanning",
-            )
 
     def write(self, payload: bytes, received_ns: int | None = None) -> None:
         """Append one event received at `received_ns` (Unix ns; now if None).
@@ -240,25 +225,6 @@ class IndexedWriter:
         except BaseException:
             self._out.abort()
             raise
-
-    def abort(self) -> None:
-        """Give up the file: an atomic output leaves nothing; one written in place keeps its complete chunks."""
-        if self.closed:
-            return
-        self.closed = True
-        if self._out.keeps_partial and self._failed is None:
-            with contextlib.suppress(OutputError):
-                self.flush()
-        self._out.abort()
-
-    def __enter__(self) -> IndexedWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 __all__ = ["CHUNK_AGE_NS", "CHUNK_SIZE", "IMAGE_CHUNK_SIZE", "LEVEL", "IndexedWriter", "check_level"]

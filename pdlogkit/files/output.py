@@ -20,7 +20,7 @@ import os
 import shutil
 import stat
 import tempfile
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ..errors import OutputError, OutputExistsError
 
@@ -364,4 +364,59 @@ class FolderOutput:
             self.abort()
 
 
-__all__ = ["AtomicOutput", "FolderOutput", "Output", "StreamOutput", "open_output", "output_for"]
+W = TypeVar("W", bound="LogFileWriter")
+
+
+class LogFileWriter:
+    """What the log writers share: their counters, the write failure that ends writing, and how they end.
+
+    A subclass sets `_out` before calling `__init__`, and says in `_ends_at` where
+    its file ends once a write has failed.
+    """
+
+    _out: Output
+    _ends_at = "its last complete record"
+
+    def __init__(self) -> None:
+        self.path: str | None = self._out.path
+        self.events_written = 0
+        self.bytes_written = 0
+        self.events_in_file = 0
+        self.bytes_in_file = 0
+        self.counts_in_file: dict[str, int] = {}
+        self.closed = False
+        self._failed: OutputError | None = None
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _check_failed(self) -> None:
+        if self._failed is not None:
+            raise OutputError(
+                self._failed.path, f"an earlier write failed ({self._failed.reason}); the file ends at {self._ends_at}"
+            )
+
+    def abort(self) -> None:
+        """Give up the file: an atomic output leaves nothing; one written in place keeps what reached it whole."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._out.keeps_partial and self._failed is None:
+            with contextlib.suppress(OutputError):
+                self.flush()
+        self._out.abort()
+
+    def __enter__(self: W) -> W:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+__all__ = ["AtomicOutput", "FolderOutput", "LogFileWriter", "Output", "StreamOutput", "open_output", "output_for"]
