@@ -13,6 +13,7 @@ import io
 import os
 import stat
 import threading
+from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
 from ..errors import LogReadError
@@ -57,9 +58,13 @@ class Source(Protocol):
         ...
 
 
-def zero_run_end_by_reading(source: Source, offset: int) -> int:
+def zero_run_end_by_reading(source: Source, offset: int, next_data: Callable[[int], int] | None = None) -> int:
+    """Where the run of zero bytes from `offset` ends (the size if it runs to the end); `next_data(pos)`,
+    where given, skips what the file system knows holds no data."""
     pos = offset
     while pos < source.size:
+        if next_data is not None:
+            pos = next_data(pos)
         block = source.pread(_ZERO_BLOCK, pos)
         if not block:
             break
@@ -94,17 +99,7 @@ class FileSource:
 
     def zero_run_end(self, offset: int) -> int:
         # Holes (and, on ext4 and XFS, unwritten extents: what a power loss leaves) are skipped without reading.
-        pos = offset
-        while pos < self.size:
-            pos = self._next_data(pos)
-            block = self.pread(_ZERO_BLOCK, pos)
-            if not block:
-                break
-            zeros = zero_prefix(block)
-            pos += zeros
-            if zeros < len(block):
-                return pos
-        return self.size
+        return zero_run_end_by_reading(self, offset, self._next_data)
 
     def _next_data(self, offset: int) -> int:
         if not hasattr(os, "SEEK_DATA"):

@@ -51,12 +51,8 @@ class Everything:
         return None
 
 
-class FramesAroundActivity(Everything):
-    """Every non-camera event is kept; camera frames only within the pre- and post-roll of activity.
-
-    The gate runs for the recorder's whole life, so a segment started in the middle
-    of a burst keeps its frames; while idle, kept events go to the pre-roll buffer.
-    """
+class _Gated(Everything):
+    """A mode that decides through an `ActivityGate`; `_route` hands over what it decided."""
 
     def __init__(self, keeper: SegmentKeeper, gate: ActivityGate) -> None:
         super().__init__(keeper)
@@ -69,18 +65,11 @@ class FramesAroundActivity(Everything):
             self._route()
 
     def mark(self, marker: Marker) -> None:
-        if not self.keeper.recording:
-            raise RecorderStateError("not recording: a marker needs an open segment")
         self.gate.mark(marker)
         self._route()
 
     def tick(self, now_ns: int) -> None:
         self.gate.advance(now_ns)
-        self._route()
-
-    def settle(self) -> None:
-        # Frames waiting for a decision when the segment ends are outside any activity so far: dropped.
-        self.gate.drop_waiting()
         self._route()
 
     def active(self) -> bool | None:
@@ -89,6 +78,27 @@ class FramesAroundActivity(Everything):
     @property
     def error(self) -> str | None:
         return self.gate.detector.error
+
+    def _route(self) -> None:
+        raise NotImplementedError
+
+
+class FramesAroundActivity(_Gated):
+    """Every non-camera event is kept; camera frames only within the pre- and post-roll of activity.
+
+    The gate runs for the recorder's whole life, so a segment started in the middle
+    of a burst keeps its frames; while idle, kept events go to the pre-roll buffer.
+    """
+
+    def mark(self, marker: Marker) -> None:
+        if not self.keeper.recording:
+            raise RecorderStateError("not recording: a marker needs an open segment")
+        super().mark(marker)
+
+    def settle(self) -> None:
+        # Frames waiting for a decision when the segment ends are outside any activity so far: dropped.
+        self.gate.drop_waiting()
+        self._route()
 
     def _route(self) -> None:
         keeper = self.keeper
@@ -136,7 +146,7 @@ def _existing(pattern: str) -> list[str]:
     return sorted(f for f in found if shape.match(f) and os.path.isfile(f))
 
 
-class BurstSegments(Everything):
+class BurstSegments(_Gated):
     """A file for each burst of activity: everything from its pre-roll to its post-roll.
 
     Files are named by `pattern` with `{n}` = 1, 2, ... A burst longer than
@@ -154,8 +164,7 @@ class BurstSegments(Everything):
         format: str | None = None,
         max_segment_ns: int | None = None,
     ) -> None:
-        super().__init__(keeper)
-        self.gate = gate
+        super().__init__(keeper, gate)
         self.pattern = pattern
         self.format = format
         self._finished = finished
@@ -164,33 +173,12 @@ class BurstSegments(Everything):
         self._window: Window | None = None  # the burst of the open file
         self._opened_at = 0
 
-    def on_event(self, payload: bytes, received_ns: int) -> None:
-        kind = kind_of(payload)
-        if self.keeper.wanted(kind):
-            self.gate.feed(received_ns, payload, kind)
-            self._route()
-
-    def mark(self, marker: Marker) -> None:
-        self.gate.mark(marker)
-        self._route()
-
-    def tick(self, now_ns: int) -> None:
-        self.gate.advance(now_ns)
-        self._route()
-
     def finish(self) -> None:
         """The bursts end: the open file (if any) ends with what was decided."""
         self.gate.finish()
         self._route()
         if self.keeper.recording:
             self._end()
-
-    def active(self) -> bool | None:
-        return self.gate.active()
-
-    @property
-    def error(self) -> str | None:
-        return self.gate.detector.error
 
     @property
     def files(self) -> int:
