@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -141,6 +142,47 @@ def test_a_write_failure_is_one_line_exit_1_and_leaves_nothing(logs, tmp_path, c
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot write" in lines[0] and "out.pdlz" in lines[0], result.stderr
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 1 MB file system (tmpfs), where the machine lets the tests mount one."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("command", ["convert", "slice", "merge", "recover"])
+@pytest.mark.parametrize("room", ["some room", "full"])
+def test_a_full_file_system_fails_cleanly_and_the_old_file_stays(logs, small_disk, command, room):
+    keep = small_disk / "keep.pdlz"
+    keep.write_bytes(b"yesterday's log")
+    if room == "full":  # fill it to the last byte
+        with open(small_disk / "filler", "wb", buffering=0) as f:
+            for block in (65536, 4096, 1):
+                with contextlib.suppress(OSError):
+                    while True:
+                        f.write(b"\1" * block)
+    src = str(logs["classic"])
+    assert os.path.getsize(src) > 1 << 20  # it cannot fit
+    args = {
+        "convert": ["convert", src, str(keep)],
+        "slice": ["slice", src, str(keep), "--start", "0", "--end", "5"],
+        "merge": ["merge", src, "-o", str(keep)],
+        "recover": ["recover", src, str(keep)],
+    }[command]
+    result = subprocess.run([*CLI, *args, "--force"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == PROBLEMS, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "keep.pdlz" in lines[0] and "space" in lines[0].lower(), result.stderr
+    assert keep.read_bytes() == b"yesterday's log"
+    assert leftovers(small_disk) == []
 
 
 def test_a_folder_that_cannot_be_written_is_exit_1_naming_the_output(logs, tmp_path, capsys):
