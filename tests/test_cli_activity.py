@@ -176,8 +176,8 @@ def test_activity_lists_the_periods_and_how_much_they_cover(experiment_log):
     assert f"{len(report['periods'])} period(s) of activity" in text.stdout and "electrodes" in text.stdout
 
 
-def _some_frames(event):
-    return event.kind == "image" and len(event.payload) % 5 == 0
+def _every_tenth_second(event):
+    return event.kind == "temperature_control" and event.time_ns is not None and event.time_ns // 10**9 % 10 == 0
 
 
 @pytest.mark.parametrize(
@@ -185,22 +185,31 @@ def _some_frames(event):
     [
         (None, {"electrode_state"}),
         (["hv_regulator"], {"electrode_state", "hv_regulator"}),
-        (_some_frames, None),  # a predicate may look at anything
+        (_every_tenth_second, None),  # a predicate may look at anything
     ],
     ids=["moves", "kinds", "predicate"],
 )
-def test_the_windows_read_only_what_decides_them_and_match_a_read_of_everything(experiment_log, activity, reads):
+def test_the_windows_read_only_what_decides_them_and_match_a_read_of_everything(
+    experiment_log, tmp_path, activity, reads
+):
+    from pdlogkit import convert
     from pdlogkit.activity import ActivityDetector, find_windows
     from pdlogkit.ops import activity_windows
 
-    path, _ = experiment_log
+    container, _ = experiment_log
+    classic = tmp_path / "run.bin"  # its electrode states carry no time: they take it from the events before
+    convert(container, classic)
     assert ActivityDetector(activity).kinds == reads
-    with open_log(path) as log:
-        everything = find_windows(log.timed_events(), activity=ActivityDetector(activity), markers=log.markers())
-        needed = activity_windows(log, activity=activity)
-    assert needed and [(w.start_ns, w.end_ns, w.activities, w.electrodes) for w in needed] == [
-        (w.start_ns, w.end_ns, w.activities, w.electrodes) for w in everything
-    ]
+    for path in (container, classic):
+        with open_log(path) as log:
+            detector = ActivityDetector(activity)
+            everything = find_windows(
+                log.timed_events(), pre_roll=1, post_roll=1, activity=detector, markers=log.markers()
+            )
+            needed = activity_windows(log, pre_roll=1, post_roll=1, activity=activity)
+        assert len(needed) > 1 and [(w.start_ns, w.end_ns, w.activities, w.electrodes) for w in needed] == [
+            (w.start_ns, w.end_ns, w.activities, w.electrodes) for w in everything
+        ], path.name
 
 
 def test_trim_keeps_only_the_periods_and_says_what_it_cut(experiment_log, tmp_path):
