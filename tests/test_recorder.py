@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -175,8 +176,17 @@ def test_stop_returns_promptly_when_the_gateway_is_gone(gateway, tmp_path):
     gateway.__exit__(None, None, None)  # the gateway goes away for good
     _wait_for(lambda: not rec.connected)
     time.sleep(0.5)  # the recorder is now retrying with backoff
-    # stop() must not wait out the reconnect backoff: run it with a hang guard.
-    stopped = concurrent.futures.ThreadPoolExecutor(1).submit(rec.stop)
+    # stop() must not wait out the reconnect backoff: run it with a hang guard (a daemon thread, so a hang
+    # fails this test instead of the interpreter's exit).
+    stopped: concurrent.futures.Future = concurrent.futures.Future()
+
+    def stop() -> None:
+        try:
+            stopped.set_result(rec.stop())
+        except BaseException as exc:
+            stopped.set_exception(exc)
+
+    threading.Thread(target=stop, daemon=True).start()
     summary = stopped.result(timeout=60)
     assert summary.events > 0 and summary.gaps
     rec.close()
