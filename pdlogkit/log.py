@@ -21,7 +21,7 @@ from .errors import LogReadError, WindowError
 from .events import Event
 from .files.classic import ClassicWriter
 from .files.indexed_writer import LEVEL, IndexedWriter
-from .files.output import output_for
+from .files.output import check_sidecars_free, output_for
 from .files.remote import RemoteSource, is_url, local_path
 from .files.sources import FileObjectSource, FileSource, Source
 from .files.streams import open_stream
@@ -300,6 +300,8 @@ def open_writer(
     """
     path = target if isinstance(target, (str, os.PathLike)) else None
     chosen = format_for(path, format)
+    if chosen == "classic" and path is not None:
+        check_sidecars_free(path, overwrite)
     out = output_for(target, overwrite=overwrite, atomic=atomic)
     try:
         if chosen == "indexed":

@@ -32,6 +32,7 @@ from .activity import (
 from .errors import TruncatedLogWarning, WindowError
 from .events import Event
 from .files.indexed_writer import LEVEL
+from .files.output import refuse_inputs
 from .formats.common import DamageKind
 from .log import Log, LogWriter, TimeBound, format_for, open_log, open_writer
 from .markers import Marker
@@ -104,14 +105,6 @@ def _name(src: Source) -> str:
     return os.path.basename(os.fspath(src)) if isinstance(src, (str, os.PathLike)) else str(getattr(src, "name", "-"))
 
 
-def _refuse_same(src: Source, dst: str | os.PathLike[str]) -> None:
-    if not isinstance(src, (str, os.PathLike)):
-        return
-    with contextlib.suppress(OSError):
-        if os.path.samefile(src, dst):
-            raise ValueError(f"output {os.fspath(dst)} is the input; choose another file")
-
-
 def _report(dst: str | os.PathLike[str], format: str, count: int, logs: Sequence[Log], t0: float) -> WriteReport:
     size_in = sum(log.size or 0 for log in logs)
     size_out = os.path.getsize(dst) if os.path.isfile(dst) else 0
@@ -135,7 +128,7 @@ def convert(
     `dst` ending in `.mcap` (or `format="mcap"`) gets MCAP, as `pdlogkit export` writes it.
     """
     t0 = time.perf_counter()
-    _refuse_same(src, dst)
+    refuse_inputs(dst, [src])
     if format == "mcap" or (format is None and os.fspath(dst).lower().endswith(".mcap")):
         return _convert_to_mcap(src, dst, overwrite, progress)
     with open_log(src) as log:
@@ -175,7 +168,7 @@ def slice_log(
     log's span. Nothing is written in either case. The markers in the window come along.
     """
     t0 = time.perf_counter()
-    _refuse_same(src, dst)
+    refuse_inputs(dst, [src])
     with open_log(src) as log:
         lo, hi = log.window_ns(start, end)
         if start is not None or end is not None:
@@ -209,8 +202,7 @@ def merge_logs(
     t0 = time.perf_counter()
     if not sources:
         raise ValueError("merge needs at least one input log")
-    for src in sources:
-        _refuse_same(src, dst)
+    refuse_inputs(dst, sources)
     with contextlib.ExitStack() as stack:
         logs = [stack.enter_context(open_log(src)) for src in sources]
         times = {log.time_source for log in logs}
@@ -290,7 +282,7 @@ def recover_log(
     reports it. A file with nothing readable gives `NOTHING_RECOVERABLE` and no output.
     """
     t0 = time.perf_counter()
-    _refuse_same(src, dst)
+    refuse_inputs(dst, [src])
     with open_log(src, lenient=True) as log, warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncatedLogWarning)  # reported in `lost` instead
         expected = log.summary().events if log.has_index else None
@@ -396,7 +388,7 @@ def trim_log(
     (and no output) unless `frames_only`. The output is written safely (see the module).
     """
     t0 = time.perf_counter()
-    _refuse_same(src, dst)
+    refuse_inputs(dst, [src])
     with open_log(src) as log:
         gate = ActivityGate(pre_roll, post_roll, scope="camera" if frames_only else "all", activity=activity)
         meta = _metadata(

@@ -82,6 +82,72 @@ def test_an_existing_output_is_replaced_only_with_force(logs, tmp_path, capsys):
         pass
 
 
+def test_a_classic_output_refuses_the_sidecars_of_an_earlier_log_without_force(logs, tmp_path, capsys):
+    for suffix in (".pdmeta", ".pdidx"):
+        out = tmp_path / f"out{suffix[1:4]}.bin"
+        beside = tmp_path / (out.name + suffix)
+        beside.write_text("precious")
+        assert main(["slice", str(logs["container"]), str(out), "--end", "2"]) == PROBLEMS
+        assert f"{beside.name}: the file exists; use --force" in capsys.readouterr().err
+        assert beside.read_text() == "precious" and not out.exists()
+        assert main(["slice", str(logs["container"]), str(out), "--end", "2", "--force"]) == OK
+        assert out.exists()
+
+
+def _harmful_outputs(folder: Path, log: Path) -> dict[str, tuple[list[str], Path]]:
+    """Command lines that would write over their own input, and the file each would harm."""
+    (folder / "box").mkdir()
+    boxed = folder / "box" / "run.pdlz"
+    boxed.write_bytes(log.read_bytes())
+    named = folder / "run.png"  # a log that happens to be named like a picture
+    named.write_bytes(log.read_bytes())
+    (folder / "link.png").symlink_to(log)
+    (folder / "link.mp4").symlink_to(log)
+    sidecar = str(log) + ".pdmeta"
+    return {
+        "export into the folder holding the input": (["export", str(boxed), str(folder / "box")], boxed),
+        "plot onto the input": (["plot", str(named), "-o", str(named)], named),
+        "plot through a link to the input": (["plot", str(log), "-o", str(folder / "link.png")], log),
+        "video through a link to the input": (["video", str(log), str(folder / "link.mp4"), "--codec", "copy"], log),
+        "export --layout onto the input": (["export", str(log), str(folder / "o.mcap"), "--layout", str(log)], log),
+        "export --layout onto its output": (
+            ["export", str(log), str(folder / "o.mcap"), "--layout", str(folder / "o.mcap")],
+            log,
+        ),
+        "trim onto the input's sidecar": (["trim", str(log), sidecar], log),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "export into the folder holding the input",
+        "plot onto the input",
+        "plot through a link to the input",
+        "video through a link to the input",
+        "export --layout onto the input",
+        "export --layout onto its output",
+        "trim onto the input's sidecar",
+    ],
+)
+def test_no_command_writes_over_its_own_input_even_with_force(logs, tmp_path, capsys, case):
+    pytest.importorskip("matplotlib")
+    log = tmp_path / "run.pdlz"
+    log.write_bytes(logs["container"].read_bytes())
+    args, harmed = _harmful_outputs(tmp_path, log)[case]
+    before = harmed.read_bytes()
+    assert main([*args, "--force"]) == USAGE
+    err = capsys.readouterr().err
+    assert (
+        "is the input" in err
+        or "holds the input" in err
+        or "sidecar of the input" in err
+        or "is the export's output" in err
+    )
+    assert harmed.read_bytes() == before
+    assert not (tmp_path / "o.mcap").exists()
+
+
 def test_merge_takes_its_output_with_o_and_never_guesses(logs, tmp_path, capsys):
     morning = tmp_path / "morning.pdlz"
     morning.write_bytes(logs["container"].read_bytes())

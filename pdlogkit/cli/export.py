@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..events import KINDS
-from ..files.output import open_output
+from ..files.output import open_output, refuse_inputs
 from .common import OK, Progress, fmt_bytes, log_argument, print_json, time_bound
 
 _TABLES = (*KINDS, "activations", "markers")
@@ -40,6 +41,10 @@ def _export(args: argparse.Namespace) -> int:
     from ..export.foxglove import layout_path
 
     source = log_argument(args.log)
+    if args.layout:
+        if os.path.realpath(args.layout) == os.path.realpath(args.out):
+            raise ValueError(f"--layout {args.layout} is the export's output; choose another file")
+        refuse_inputs(args.layout, [source])
     # The layout's output is claimed first: an existing file there stops the export before it begins.
     layout = open_output(args.layout, overwrite=args.force) if args.layout else None
     try:

@@ -8,7 +8,6 @@ replaced only with `overwrite=True`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 from ..events import check_kinds
-from ..files.output import FolderOutput, Output, open_output
+from ..files.output import FolderOutput, Output, open_output, refuse_inputs
 from ..log import Log, TimeBound, open_log
 
 #: Output formats: a folder (or one file) of Parquet or CSV tables, or one MCAP file.
@@ -111,9 +110,7 @@ def export_log(
     t0 = time.perf_counter()
     chosen, single = output_format(out, format)
     out = os.fspath(out)
-    with contextlib.suppress(OSError):
-        if os.path.samefile(log.path, out):
-            raise ValueError(f"output {out} is the input; choose another file")
+    refuse_inputs(out, [log.path], folder=True)
     streamed = log.size is None  # a pipe: read once, front to back
     if (start is not None or end is not None) and not streamed:
         log.require_window(start, end)

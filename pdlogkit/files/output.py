@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterable
 from typing import BinaryIO, TypeVar
 
 from ..errors import OutputError, OutputExistsError
@@ -252,6 +253,51 @@ def open_output(path: str | os.PathLike[str], *, overwrite: bool = False, atomic
     return Output(path, fd)
 
 
+def refuse_inputs(out: str | os.PathLike[str], inputs: Iterable[object], *, folder: bool = False) -> None:
+    """ValueError when writing `out` would harm an input log: `out` is an input (through any link, hard or
+    symbolic), or one of an input's sidecars; with `folder` (an output replaced as a whole), a folder that
+    holds an input. Inputs that are not local paths (streams, URLs) are passed over."""
+    from .metafile import SUFFIX as METADATA
+    from .sidecar import SUFFIX as INDEX
+
+    target = os.path.realpath(out)
+    for src in inputs:
+        if not isinstance(src, (str, os.PathLike)) or "://" in os.fspath(src):
+            continue
+        name, real = os.fspath(src), os.path.realpath(src)
+        if _same(target, real):
+            raise ValueError(f"output {os.fspath(out)} is the input; choose another file")
+        for suffix, what in ((METADATA, "metadata"), (INDEX, "index")):
+            if _same(target, real + suffix) or _same(target, os.path.realpath(name + suffix)):
+                raise ValueError(
+                    f"output {os.fspath(out)} is the {what} sidecar of the input {name}; choose another file"
+                )
+        if folder and os.path.isdir(target) and real.startswith(target.rstrip(os.sep) + os.sep):
+            raise ValueError(f"output folder {os.fspath(out)} holds the input {name}; choose another folder")
+
+
+def _same(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_sidecars_free(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """A new classic log at `path` comes with sidecars (`.pdmeta`, `.pdidx`): ones already there, from an
+    earlier log, count as an existing output (`OutputExistsError` unless `overwrite`)."""
+    from .metafile import metafile_path
+    from .sidecar import sidecar_path
+
+    if overwrite or os.path.lexists(path):
+        return  # the log itself is checked by open_output
+    for beside in (metafile_path(path), sidecar_path(path)):
+        if os.path.lexists(beside):
+            raise OutputExistsError(beside)
+
+
 class StreamOutput(Output):
     """A binary file object the caller owns (a pipe, stdout, BytesIO): written, flushed, never closed."""
 
@@ -419,4 +465,14 @@ class LogFileWriter:
             self.abort()
 
 
-__all__ = ["AtomicOutput", "FolderOutput", "LogFileWriter", "Output", "StreamOutput", "open_output", "output_for"]
+__all__ = [
+    "AtomicOutput",
+    "FolderOutput",
+    "LogFileWriter",
+    "Output",
+    "StreamOutput",
+    "check_sidecars_free",
+    "open_output",
+    "output_for",
+    "refuse_inputs",
+]

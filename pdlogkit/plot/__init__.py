@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependencyError
 from ..events import check_kinds
-from ..files.output import open_output
+from ..files.output import open_output, refuse_inputs
 from ..log import Log, TimeBound, open_log
 
 if TYPE_CHECKING:
@@ -147,11 +147,12 @@ def save_timeline(
     suffix = Path(out).suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"{out}: unknown figure file extension {suffix!r}; use one of {', '.join(FORMATS)}")
-    figure = timeline(log, **options)
+    refuse_inputs(out, [log.path if isinstance(log, Log) else log])
+    output = open_output(out, overwrite=overwrite)  # claimed first: an existing file stops it before the drawing
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=FORMATS[suffix])
-    output = open_output(out, overwrite=overwrite)
     try:
+        figure = timeline(log, **options)
+        figure.savefig(buffer, format=FORMATS[suffix])
         output.write(buffer.getbuffer())
         output.commit()
     except BaseException:

@@ -20,7 +20,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import VideoError
-from ..files.output import open_output
+from ..files.output import open_output, refuse_inputs
 from ..formats.common import Truncation
 from ..log import Log, TimeBound, open_log
 from .encoder import CODECS, PRESETS, VideoWriter, container_for
@@ -148,6 +148,7 @@ def write_video(
                 progress=progress,
                 overlay=options,
             )
+    refuse_inputs(out, [log.path])
     began = time.perf_counter()
     if start is not None or end is not None:
         log.require_window(start, end)
