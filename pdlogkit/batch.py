@@ -15,11 +15,12 @@ import glob
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import PdlogkitError
+from .errors import FullScanWarning, PdlogkitError, TruncatedLogWarning
 from .files.indexed_writer import LEVEL
 from .files.remote import filesystem, is_url, local_path
 from .log import INDEXED_SUFFIX, TimeBound, open_log
@@ -68,6 +69,8 @@ class JobResult:
     text: str = ""
     #: The command's own report (summary, verify report, write report), JSON-ready.
     details: dict[str, Any] = field(default_factory=dict)
+    #: What the reading said on the way, each once (a log cut short, a slow remote read).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -252,14 +255,20 @@ def run_job(command: str, log: str, output: str | None = None, options: JobOptio
         raise ValueError(f"unknown batch command {command!r}; choose from {', '.join(COMMANDS)}")
     options = options or JobOptions()
     t0 = time.perf_counter()
-    try:
-        if output is not None:
-            os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
-        result = _JOBS[command](log, output, options)
-    except (PdlogkitError, OSError, ValueError) as exc:
-        result = JobResult(log, command, Status.FAILED, output=None, text=_one_line(exc))
-    except Exception as exc:  # a bug or a library's surprise: still one log's failure, not the batch's
-        result = JobResult(log, command, Status.FAILED, output=None, text=f"{type(exc).__name__}: {_one_line(exc)}")
+    with warnings.catch_warnings(record=True) as caught:  # in a worker they would go to its stderr, raw
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", TruncatedLogWarning)
+        warnings.simplefilter("always", FullScanWarning)
+        try:
+            if output is not None:
+                os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+            result = _JOBS[command](log, output, options)
+        except (PdlogkitError, OSError, ValueError) as exc:
+            result = JobResult(log, command, Status.FAILED, output=None, text=_one_line(exc))
+        except Exception as exc:  # a bug or a library's surprise: still one log's failure, not the batch's
+            text = f"{type(exc).__name__}: {_one_line(exc)}"
+            result = JobResult(log, command, Status.FAILED, output=None, text=text)
+    result.warnings = list(dict.fromkeys(_one_line(w.message) for w in caught))  # type: ignore[arg-type]
     result.seconds = time.perf_counter() - t0
     return result
 

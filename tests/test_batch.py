@@ -117,6 +117,24 @@ def test_a_job_on_a_corrupt_log_is_a_failed_result_naming_it_not_an_exception(ar
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_job_on_a_cut_log_says_so_in_its_result_not_on_the_workers_stderr(archive, tmp_path):
+    data = (archive / "day1" / "short.pdlz").read_bytes()
+    cut = tmp_path / "cut.pdlz"
+    cut.write_bytes(data[: len(data) // 2])
+    result = run_job("convert", str(cut), str(tmp_path / "cut.bin"), JobOptions(format="classic"))
+    assert result.ok and len(result.warnings) == 1 and "cut.pdlz" in result.warnings[0]
+    assert result.to_dict()["warnings"] == result.warnings
+    assert run_job("info", str(archive / "day1" / "short.pdlz")).warnings == []
+
+
+def test_batch_out_that_is_a_file_is_refused_before_anything_runs(archive, tmp_path):
+    taken = tmp_path / "results"
+    taken.write_text("not a folder")
+    result = cli("batch", "convert", str(archive / "day1"), "--out", str(taken))
+    assert result.returncode == 2 and "is a file" in result.stderr
+    assert taken.read_text() == "not a folder"
+
+
 def test_a_batch_over_local_http_and_s3_logs_reports_the_corrupt_one_and_converts_the_others(
     archive, http, s3, cluster, tmp_path
 ):

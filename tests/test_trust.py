@@ -148,6 +148,26 @@ def test_no_command_writes_over_its_own_input_even_with_force(logs, tmp_path, ca
     assert not (tmp_path / "o.mcap").exists()
 
 
+@pytest.mark.parametrize("command", ["activity", "trim", "plot", "cat"])
+@pytest.mark.parametrize("kind", ["container", "classic"])
+def test_every_command_says_once_that_a_log_is_cut_short(logs, tmp_path, command, kind):
+    if command == "plot":
+        pytest.importorskip("matplotlib")
+    data = logs[kind].read_bytes()
+    cut = tmp_path / f"cut{logs[kind].suffix}"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    args = {
+        "activity": ["activity", str(cut), "--pre-roll", "0.5", "--post-roll", "0.5"],
+        "trim": ["trim", str(cut), str(tmp_path / "t.pdlz"), "--activity", "hv_regulator"],
+        "plot": ["plot", str(cut), "-o", str(tmp_path / "c.png")],
+        "cat": ["cat", str(cut), "--kinds", "hv_regulator"],
+    }[command]
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == OK, result.stderr
+    cuts = [line for line in result.stderr.splitlines() if "warning" in line and cut.name in line]
+    assert len(cuts) == 1, result.stderr  # said, and said once
+
+
 def test_merge_takes_its_output_with_o_and_never_guesses(logs, tmp_path, capsys):
     morning = tmp_path / "morning.pdlz"
     morning.write_bytes(logs["container"].read_bytes())

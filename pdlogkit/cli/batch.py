@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..batch import COMMANDS, WRITERS, JobOptions, JobResult, Status, expand, output_paths, output_suffix
@@ -58,6 +59,8 @@ def _batch(args: argparse.Namespace) -> int:
         unknown = sorted(set(args.kinds) - set(KINDS) - {"activations", "markers"})
         if unknown:
             raise ValueError(f"unknown table(s) {', '.join(unknown)}")
+    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file: give a folder (it is made if missing)")
     logs = expand(args.patterns)
     options = JobOptions(
         format=args.format,
@@ -86,6 +89,8 @@ def _batch(args: argparse.Namespace) -> int:
         _print_table(results)
         ok = len(results) - failed - problems
         tail = f", {problems} with problems" if problems else ""
+        warned = sum(bool(r.warnings) for r in results)
+        tail += f", {warned} with warnings" if warned else ""
         print(f"{len(results)} logs: {ok} ok, {failed} failed{tail}")
     return OK if failed == 0 and problems == 0 else PROBLEMS
 
@@ -97,6 +102,8 @@ def _print_table(results: list[JobResult]) -> None:
     for name, r in zip(names, results, strict=True):
         where = f"{r.output}: " if r.output and r.status is Status.OK and r.command != "index" else ""
         print(f"{name:<{width}}  {r.status.value:<8} {r.seconds:>8.2f}  {where}{r.text}")
+        for warning in r.warnings:
+            print(f"{'':<{width}}  {'':<8} {'':>8}  warning: {warning}")
     sys.stdout.flush()
 
 

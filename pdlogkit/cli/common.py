@@ -23,6 +23,7 @@ from ..errors import (
     MissingDependencyError,
     OutputError,
     PdlogkitError,
+    TruncatedLogWarning,
 )
 
 #: Exit codes of every pdlogkit command.
@@ -225,13 +226,37 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace, prog: str = "pdlogkit") -> int:
-    """Call a command, turning pdlogkit errors into a one-line message and an exit code."""
+Command = Callable[[argparse.Namespace], int | None]
+C = TypeVar("C", bound=Command)
+
+
+def reports_truncation(func: C) -> C:
+    """Mark a command that says itself when a log is cut short (in its report), so `run` does not say it again."""
+    func.reports_truncation = True  # type: ignore[attr-defined]
+    return func
+
+
+def run(func: Command, args: argparse.Namespace, prog: str = "pdlogkit") -> int:
+    """Call a command, turning pdlogkit errors into a one-line message and an exit code.
+
+    A log found cut short is said once, as a warning line, unless the command
+    reports it itself; a slow remote read says why; other warnings are silenced.
+    """
+    said: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        text = str(message)
+        if text not in said:
+            said.add(text)
+            print(f"{prog}: warning: {text}", file=sys.stderr)
+
     try:
         with warnings.catch_warnings(), _sigterm_unwinds():
-            warnings.simplefilter("ignore")  # truncation and the like are reported by the commands themselves
-            warnings.simplefilter("always", FullScanWarning)  # a slow remote read: say why, one line
-            warnings.showwarning = lambda message, *_, **__: print(f"{prog}: warning: {message}", file=sys.stderr)
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("always", FullScanWarning)
+            if not getattr(func, "reports_truncation", False):
+                warnings.simplefilter("always", TruncatedLogWarning)
+            warnings.showwarning = show
             return int(func(args) or 0)
     except GatewayUnreachable as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

@@ -8,7 +8,7 @@ import sys
 
 from ..events import KINDS
 from ..files.output import open_output, refuse_inputs
-from .common import OK, Progress, fmt_bytes, log_argument, print_json, time_bound
+from .common import OK, Progress, fmt_bytes, log_argument, print_json, reports_truncation, time_bound
 
 _TABLES = (*KINDS, "activations", "markers")
 
@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=_export)
 
 
+@reports_truncation
 def _export(args: argparse.Namespace) -> int:
     from ..export import export_log
     from ..export.foxglove import layout_path

@@ -28,6 +28,7 @@ from .common import (
     fmt_duration,
     log_argument,
     print_json,
+    reports_truncation,
     time_bound,
 )
 
@@ -164,6 +165,7 @@ def _with_progress(label: str, total: int | None, work: Callable[[Callable[[int]
 # ---------------------------------------------------------------- commands
 
 
+@reports_truncation
 def _info(args: argparse.Namespace) -> int:
     with open_log(log_argument(args.log)) as log:
         summary = log.summary()
@@ -206,6 +208,7 @@ def _info(args: argparse.Namespace) -> int:
     return OK
 
 
+@reports_truncation
 def _cat(args: argparse.Namespace) -> int:
     # A truncation or damage goes to stderr, one line each, after the events: stdout stays JSON lines.
     with warnings.catch_warnings(record=True) as caught:
@@ -245,6 +248,7 @@ def _write_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"format": args.format, "level": args.level, "overwrite": args.force}
 
 
+@reports_truncation
 def _convert(args: argparse.Namespace) -> int:
     report = _with_progress(
         "convert",
@@ -263,6 +267,7 @@ def _index(args: argparse.Namespace) -> int:
     return OK
 
 
+@reports_truncation
 def _slice(args: argparse.Namespace) -> int:
     report = _with_progress(
         "slice",
@@ -275,6 +280,7 @@ def _slice(args: argparse.Namespace) -> int:
     return OK
 
 
+@reports_truncation
 def _merge(args: argparse.Namespace) -> int:
     if args.output is None:
         print(
@@ -292,6 +298,7 @@ def _merge(args: argparse.Namespace) -> int:
     return OK
 
 
+@reports_truncation
 def _verify(args: argparse.Namespace) -> int:
     report = _with_progress("verify", _size(args.log), lambda p: ops.verify_log(log_argument(args.log), progress=p))
     if args.json:
@@ -307,6 +314,7 @@ def _verify(args: argparse.Namespace) -> int:
     return OK if report.ok else PROBLEMS
 
 
+@reports_truncation
 def _recover(args: argparse.Namespace) -> int:
     report: RecoverReport = _with_progress(
         "recover",

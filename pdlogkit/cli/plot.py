@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 
 from ..plot import PLOT_KINDS, save_timeline
-from .common import USAGE, fmt_bytes, print_json, time_bound
+from .common import USAGE, fmt_bytes, print_json, reports_truncation, time_bound
 
 
 def _inches(text: str) -> float:
@@ -61,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=_plot)
 
 
+@reports_truncation
 def _plot(args: argparse.Namespace) -> int:
     timezone = dt.datetime.now().astimezone().tzinfo if args.local_time else None
     try:
@@ -81,6 +82,8 @@ def _plot(args: argparse.Namespace) -> int:
     except ImportError as exc:  # the plot extra is not installed: a feature not available
         print(f"pdlogkit: {exc}", file=sys.stderr)
         return USAGE
+    if summary.truncation:
+        print(f"pdlogkit: warning: {summary.truncation}", file=sys.stderr)
     if args.json:
         print_json(summary.to_dict())
     else:

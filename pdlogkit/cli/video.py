@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ..video import CODECS, PRESETS, Overlay, VideoSummary, write_video
-from .common import Progress, fmt_bytes, fmt_duration, print_json, run, time_bound
+from .common import Progress, fmt_bytes, fmt_duration, print_json, reports_truncation, run, time_bound
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -68,6 +68,7 @@ def _overlay(args: argparse.Namespace) -> Overlay | None:
     return Overlay(board=args.board, capacitance="capacitance" in args.overlay, timezone=timezone)
 
 
+@reports_truncation
 def _video(args: argparse.Namespace) -> int:
     return _write(args, _overlay(args))
 

@@ -125,6 +125,7 @@ class TimelineSummary:
     gaps: int = 0
     activity: int = 0  # periods of activity shaded
     size: int = 0  # bytes
+    truncation: str | None = None  # the log was cut short here: the figure ends there
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary, for `plot --json` and scripts."""
@@ -147,7 +148,11 @@ def save_timeline(
     suffix = Path(out).suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"{out}: unknown figure file extension {suffix!r}; use one of {', '.join(FORMATS)}")
-    refuse_inputs(out, [log.path if isinstance(log, Log) else log])
+    if not isinstance(log, Log):
+        refuse_inputs(out, [log])
+        with open_log(log) as opened:
+            return save_timeline(opened, out, overwrite=overwrite, **options)
+    refuse_inputs(out, [log.path])
     output = open_output(out, overwrite=overwrite)  # claimed first: an existing file stops it before the drawing
     buffer = io.BytesIO()
     try:
@@ -170,6 +175,7 @@ def save_timeline(
         gaps=sum(1 for patch in figure.axes[0].patches if patch.get_gid() == "gap"),
         activity=sum(1 for patch in figure.axes[0].patches if patch.get_gid() == "activity"),
         size=buffer.getbuffer().nbytes,
+        truncation=None if log.truncation is None else f"{log.path}: {log.truncation}",
     )
 
 
