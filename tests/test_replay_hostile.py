@@ -267,6 +267,19 @@ def test_stop_lets_go_of_a_request_whose_body_never_comes_and_leaves_no_thread_o
     assert not threads_of_the_replay()
 
 
+def test_a_client_that_keeps_up_is_told_going_away_when_the_replay_stops_and_a_stalled_one_is_cut_off(synth_log):
+    server = ReplayServer(synth_log)
+    server.__enter__()
+    with client(server.ws_url) as ws, stalled_client(server.ws_port):
+        ws.recv(timeout=10)
+        server.__exit__(None, None, None)  # the stalled client must not hold this up (it is cut off)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert closed.value.rcvd.reason == "the replay stopped"
+
+
 def test_the_async_server_leaves_no_task_or_thread_in_the_callers_loop(sensor_log):
     async def scenario() -> tuple[set, set]:
         before = asyncio.all_tasks()

@@ -42,6 +42,12 @@ SWEEP_INTERVAL = 0.1
 PEER_CLOSE_GRACE = 0.5
 #: Longest close reason a close frame holds, in bytes.
 MAX_REASON = 123
+#: The close code a client gets when the replay stops (going away), as a gateway's clients get when it shuts down.
+STOPPING_CODE = 1001
+#: A client with more than this still to take is not waited for when the replay stops: it is cut off.
+GOODBYE_BUFFER = 256 * 1024
+#: How long a stopping replay waits for its clients to answer its goodbye.
+GOODBYE_TIMEOUT = 0.5
 
 
 class Clients:
@@ -131,7 +137,15 @@ class Clients:
                 transport.abort()
 
     async def close(self) -> None:
-        """Abort every connection and wait for the close tasks (the server is stopping)."""
+        """The server is stopping: say goodbye (1001) to the clients that keep up, for at most
+        `GOODBYE_TIMEOUT`; abort every other connection, and wait for the close tasks."""
+        healthy = [c for c in self.open if c.protocol.state is State.OPEN and _buffered(c) <= GOODBYE_BUFFER]
+        if healthy:
+            goodbyes = [asyncio.ensure_future(c.close(STOPPING_CODE, "the replay stopped")) for c in healthy]
+            await asyncio.wait(goodbyes, timeout=GOODBYE_TIMEOUT)
+            for goodbye in goodbyes:
+                goodbye.cancel()
+            await asyncio.gather(*goodbyes, return_exceptions=True)
         for conn in [*self.open, *self._closing]:
             if conn.transport is not None:
                 conn.transport.abort()
