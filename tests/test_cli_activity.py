@@ -105,6 +105,8 @@ def test_record_segments_activity_writes_a_file_per_burst(gateway, tmp_path):
         (["--post-roll", "5"], "--post-roll and --activity go with"),
         (["--segments", "activity"], "must hold {n}"),
         (["--frames", "some"], "invalid choice"),
+        (["--frames", "activity", "--pre-roll", "90000"], "must be from 0 to 86400 seconds"),
+        (["--pre-roll", "1e11"], "must be from 0 to 86400 seconds"),
     ],
 )
 def test_activity_options_in_the_wrong_places_are_usage_errors(tmp_path, args, message):
@@ -154,6 +156,13 @@ def _wait(predicate, timeout: float = 60.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_a_roll_past_a_day_is_a_usage_error_with_the_limit_the_library_keeps(experiment_log):
+    path, _ = experiment_log
+    for command in (["activity", str(path)], ["trim", str(path), str(path) + ".out.pdlz"]):
+        result = _run(*command, "--post-roll", "90000")
+        assert result.returncode == 2 and "must be from 0 to 86400 seconds" in result.stderr, result.stderr
 
 
 def test_activity_lists_the_periods_and_how_much_they_cover(experiment_log):

@@ -8,7 +8,7 @@ from .. import ops
 from ..activity import POST_ROLL, PRE_ROLL
 from ..events import KINDS
 from ..reports import ActivityReport, TrimReport
-from .common import OK, fmt_bytes, fmt_duration, log_argument, print_json, seconds
+from .common import OK, fmt_bytes, fmt_duration, log_argument, print_json, roll_seconds
 from .logs import _output_options, _size, _with_progress, _write_options
 
 
@@ -44,14 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _activity_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pre-roll",
-        type=seconds,
+        type=roll_seconds,
         default=PRE_ROLL,
         metavar="S",
         help=f"seconds before activity (default {PRE_ROLL:g})",
     )
     p.add_argument(
         "--post-roll",
-        type=seconds,
+        type=roll_seconds,
         default=POST_ROLL,
         metavar="S",
         help=f"seconds after the last activity (default {POST_ROLL:g})",

@@ -64,6 +64,16 @@ def seconds(text: str) -> float:
     return value
 
 
+def roll_seconds(text: str) -> float:
+    """A pre- or post-roll: seconds from 0 to a day (what the recorder and the activity gate take)."""
+    from ..activity import MAX_ROLL
+
+    value = _number(text, "seconds")
+    if not 0 <= value <= MAX_ROLL:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to {MAX_ROLL:g} seconds (a day)")
+    return value
+
+
 def positive_seconds(text: str) -> float:
     """A finite number of seconds, more than zero."""
     value = seconds(text)

@@ -18,7 +18,17 @@ from ..events import KINDS, Event
 from ..markers import Marker
 from ..record import DEFAULT_URI, FRAMES, RecorderStatus, SegmentSummary, record_session
 from ..record.markers import parse_marker_line
-from .common import StatusLine, fmt_bytes, fmt_duration, megabytes, positive_seconds, print_json, run, seconds
+from .common import (
+    StatusLine,
+    fmt_bytes,
+    fmt_duration,
+    megabytes,
+    positive_seconds,
+    print_json,
+    roll_seconds,
+    run,
+    seconds,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,13 +60,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument(
         "--pre-roll",
-        type=seconds,
+        type=roll_seconds,
         metavar="S",
         help=f"with --frames/--segments activity: seconds kept before activity (default {PRE_ROLL:g}); otherwise: "
         "keep the last S seconds in memory and start recording, with them first, on Enter (on a terminal) or SIGUSR1",
     )
     p.add_argument(
-        "--post-roll", type=seconds, metavar="S", help=f"seconds kept after the last activity (default {POST_ROLL:g})"
+        "--post-roll",
+        type=roll_seconds,
+        metavar="S",
+        help=f"seconds kept after the last activity (default {POST_ROLL:g})",
     )
     p.add_argument(
         "--activity",
