@@ -186,6 +186,24 @@ def test_a_missing_remote_log_is_one_line_naming_the_url_and_exit_code_3(http):
     assert done.stderr.strip().splitlines() == [f"pdlogkit: {url}: cannot open: not found"]
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}", "http://127.0.0.1:{port}/", "s3://bucket"])
+def test_a_url_that_names_no_file_says_so_instead_of_blaming_a_sidecar(http, url):
+    url = url.format(port=http.port)
+    done = cli("info", url)
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines() == [
+        f"pdlogkit: {url}: names no file (a server or a folder): give the log's own URL"
+    ]
+
+
+def test_a_refused_connection_names_the_url_whatever_the_protocol():
+    pytest.importorskip("fsspec")
+    url = "ftp://127.0.0.1:1/run.pdlz"  # fsspec's FTP connects as it opens
+    done = cli("info", url)
+    assert done.returncode == 3
+    assert done.stderr.startswith(f"pdlogkit: {url}: cannot open: cannot connect"), done.stderr
+
+
 def test_a_server_that_ignores_range_requests_is_refused_not_downloaded_whole(http):
     url = http.url("run.pdlz", "norange")
     with pytest.raises(RemoteLogError, match="ignores Range requests") as caught:

@@ -22,6 +22,7 @@ import errno
 import os
 import re
 import threading
+import urllib.parse
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -104,6 +105,8 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         raise MissingDependencyError(f"{protocol}:// needs a package that is not installed ({exc}): {EXTRA}") from None
     except ValueError as exc:
         raise RemoteLogError(f"not a URL fsspec can open ({exc})", path=url) from None
+    except Exception as exc:  # a filesystem that connects at once (ftp, sftp): refused, unreachable, ...
+        raise remote_error(url, exc, "cannot open") from None
 
 
 def remote_error(url: str, exc: BaseException, doing: str = "") -> RemoteLogError:
@@ -162,6 +165,8 @@ class RemoteSource:
         pinned: dict[str, Any] | None = None,
     ) -> None:
         self.name = url
+        if not urllib.parse.urlsplit(url.split("::")[-1]).path.strip("/") or url.endswith("/"):
+            raise RemoteLogError("names no file (a server or a folder): give the log's own URL", path=url)
         self._options = storage_options
         self._lock = threading.Lock()
         self._head: bytes | None = None
