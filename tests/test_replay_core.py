@@ -99,9 +99,10 @@ def test_speeds_beyond_a_million_are_refused_rather_than_overflowing():
 def test_speed_zero_makes_everything_due_now_and_bad_speeds_are_refused():
     schedule = Schedule(speed=0)
     assert schedule.due(10**15) == float("-inf")
-    for bad in (-1, float("nan"), float("inf"), "fast", True):
+    for bad in (-1, float("nan"), float("inf"), "fast", True, 1e-300, 0.0009):  # too slow: a playback that never moves
         with pytest.raises(ValueError, match="speed"):
             Schedule(speed=bad)  # type: ignore[arg-type]
+    assert Schedule(speed=0.001).speed == 0.001
 
 
 # --- the replayed state ------------------------------------------------------

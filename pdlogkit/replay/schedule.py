@@ -65,12 +65,19 @@ class Schedule:
 
 #: The fastest speed factor accepted (faster than this is "as fast as possible": speed 0).
 MAX_SPEED = 1e6
+#: The slowest speed factor accepted besides 0 (a second of the log in about 17 minutes).
+MIN_SPEED = 1e-3
 
 
 def check_speed(speed: object) -> float:
-    """A valid speed factor (a number 0 <= x <= MAX_SPEED) or ValueError."""
-    if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0 <= speed <= MAX_SPEED:
+    """A valid speed factor (0, or a number from MIN_SPEED to MAX_SPEED) or ValueError."""
+    if (
+        isinstance(speed, bool)
+        or not isinstance(speed, int | float)
+        or not (speed == 0 or MIN_SPEED <= speed <= MAX_SPEED)
+    ):
         raise ValueError(
-            f"speed must be a number from 0 to {MAX_SPEED:g} (0: as fast as possible), not {str(speed)[:40]}"
+            f"speed must be 0 (as fast as possible) or a number from {MIN_SPEED:g} to {MAX_SPEED:g}, "
+            f"not {str(speed)[:40]}"
         )
     return float(speed)
