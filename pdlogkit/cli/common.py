@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TextIO, TypeVar
 
+from ..activity import MAX_ROLL
 from ..errors import (
     BoardError,
     FullScanWarning,
@@ -56,22 +57,22 @@ def _number(text: str, what: str) -> float:
     return value
 
 
-def seconds(text: str) -> float:
-    """A finite number of seconds, zero or more."""
-    value = _number(text, "seconds")
-    if not 0 <= value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to {MAX_SECONDS:g} seconds")
-    return value
+def number_from(lo: float, hi: float, what: str, note: str = "") -> Callable[[str], float]:
+    """An argparse type: a finite number of `what` from `lo` to `hi` (`note` says why the limit)."""
+
+    def parse(text: str) -> float:
+        value = _number(text, what)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} must be from {lo:g} to {hi:g} {what}{note}")
+        return value
+
+    return parse
 
 
-def roll_seconds(text: str) -> float:
-    """A pre- or post-roll: seconds from 0 to a day (what the recorder and the activity gate take)."""
-    from ..activity import MAX_ROLL
-
-    value = _number(text, "seconds")
-    if not 0 <= value <= MAX_ROLL:
-        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to {MAX_ROLL:g} seconds (a day)")
-    return value
+#: A finite number of seconds, zero or more.
+seconds = number_from(0, MAX_SECONDS, "seconds")
+#: A pre- or post-roll: seconds from 0 to a day (what the recorder and the activity gate take).
+roll_seconds = number_from(0, MAX_ROLL, "seconds", " (a day)")
 
 
 def positive_seconds(text: str) -> float:

@@ -7,27 +7,10 @@ import datetime as dt
 import sys
 
 from ..plot import PLOT_KINDS, save_timeline
-from .common import USAGE, fmt_bytes, print_json, reports_truncation, time_bound
+from .common import USAGE, fmt_bytes, number_from, print_json, reports_truncation, time_bound
 
-
-def _inches(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of inches") from None
-    if not 1 <= value <= 200:
-        raise argparse.ArgumentTypeError(f"{text!r} must be from 1 to 200 inches")
-    return value
-
-
-def _dpi(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of dots per inch") from None
-    if not 10 <= value <= 1200:
-        raise argparse.ArgumentTypeError(f"{text!r} must be from 10 to 1200 dots per inch")
-    return value
+_inches = number_from(1, 200, "inches")
+_dpi = number_from(10, 1200, "dots per inch")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
